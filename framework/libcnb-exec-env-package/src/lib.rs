@@ -1,0 +1,1 @@
+//! Packaging (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! A Docker-free local platform (placeholder until its issue lands).

@@ -1,0 +1,457 @@
+//! Env-scoped and shared cached layers, and the retention of other environments' layers.
+//!
+//! # Why retention needs the framework
+//!
+//! The lifecycle restores a cached layer's `<layer>.toml` *without* its `[types]` table
+//! (`phase/restorer.go`: "`<layer>.toml` files never contain layer types information" at that
+//! point); a layer whose buildpack does not set `cache = true` again during build is neither
+//! exported nor cached again. A test build never touches `gems-production`, so without help
+//! that layer would be dropped and the next production build would reinstall everything.
+//!
+//! So, at the end of every build, the framework looks for env-scoped layers of *other*
+//! environments (recognised by `exec-env` inside their `[metadata]`, as the spec writes it) and,
+//! per the [`RetentionPolicy`], either marks them `cache = true` only (kept in the cache; not
+//! exported, not on the build path of later buildpacks) or deletes them.
+
+use crate::exec_env::{ExecEnv, ExecEnvSelector};
+use libcnb::data::layer::LayerName;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The `[metadata]` key that names a layer's environments.
+pub const EXEC_ENV_METADATA_KEY: &str = "exec-env";
+
+/// Files in the layers directory that are not layer metadata.
+const NOT_LAYERS: [&str; 3] = ["launch.toml", "build.toml", "store.toml"];
+
+/// What happens to cached env-scoped layers of other environments.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RetentionPolicy {
+    /// Keep every environment's layers cached (the default: switching environments reinstalls
+    /// nothing).
+    #[default]
+    KeepAll,
+    /// Keep only the layers of these environments (besides the current one).
+    KeepOnly(Vec<ExecEnv>),
+    /// Keep no other environment's layers: the cache holds the current environment only.
+    EvictOthers,
+}
+
+impl RetentionPolicy {
+    fn keeps(&self, env: &ExecEnv) -> bool {
+        match self {
+            RetentionPolicy::KeepAll => true,
+            RetentionPolicy::KeepOnly(list) => list.contains(env),
+            RetentionPolicy::EvictOthers => false,
+        }
+    }
+}
+
+/// The name of the env-scoped layer `name` in `env`: `<name>-<env>`.
+///
+/// ```
+/// use libcnb::data::layer_name;
+/// use libcnb_exec_env::{layers::env_scoped_name, ExecEnv};
+///
+/// assert_eq!(env_scoped_name(&layer_name!("gems"), &ExecEnv::Test).as_str(), "gems-test");
+/// ```
+#[must_use]
+pub fn env_scoped_name(name: &LayerName, env: &ExecEnv) -> LayerName {
+    // A valid layer name plus `-` plus a valid env name (ASCII letters, digits, `.`, `-`) is
+    // always a valid layer name: only `build`, `launch` and `store` are reserved.
+    format!("{name}-{env}")
+        .parse()
+        .unwrap_or_else(|_| name.clone())
+}
+
+/// What the framework did to a layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerAction {
+    /// A layer of another environment was kept in the cache.
+    Retained {
+        /// The layer.
+        layer: String,
+        /// Its environments.
+        exec_env: ExecEnvSelector,
+    },
+    /// A layer of another environment was deleted by the retention policy.
+    Evicted {
+        /// The layer.
+        layer: String,
+        /// Its environments.
+        exec_env: ExecEnvSelector,
+    },
+    /// A layer was deleted because its metadata could not be read.
+    DiscardedBroken {
+        /// The layer.
+        layer: String,
+        /// Why.
+        reason: String,
+    },
+    /// A restored layer under this environment's name claimed another environment.
+    DiscardedForeign {
+        /// The layer.
+        layer: String,
+        /// What its metadata claimed.
+        exec_env: ExecEnvSelector,
+    },
+}
+
+impl std::fmt::Display for LayerAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayerAction::Retained { layer, exec_env } => {
+                write!(
+                    f,
+                    "Retained layer {layer} of {exec_env} (cached, not exported)"
+                )
+            }
+            LayerAction::Evicted { layer, exec_env } => {
+                write!(f, "Evicted layer {layer} of {exec_env} (retention policy)")
+            }
+            LayerAction::DiscardedBroken { layer, reason } => {
+                write!(f, "Discarded layer {layer}: {reason}; it will be rebuilt")
+            }
+            LayerAction::DiscardedForeign { layer, exec_env } => write!(
+                f,
+                "Discarded layer {layer}: its metadata says it belongs to {exec_env}; it will be rebuilt"
+            ),
+        }
+    }
+}
+
+/// An I/O failure while handling layer metadata.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot update layer metadata {path}: {error}")]
+pub struct LayerFileError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// The error.
+    #[source]
+    pub error: std::io::Error,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LayerFileError + '_ {
+    move |error| LayerFileError {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+fn toml_path(layers_dir: &Path, name: &str) -> PathBuf {
+    layers_dir.join(format!("{name}.toml"))
+}
+
+fn remove_layer(layers_dir: &Path, name: &str) -> Result<(), LayerFileError> {
+    let dir = layers_dir.join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+    }
+    let file = toml_path(layers_dir, name);
+    if file.exists() {
+        std::fs::remove_file(&file).map_err(io_error(&file))?;
+    }
+    Ok(())
+}
+
+/// The layer's `<layer>.toml` as a table, or why it cannot be read.
+enum LayerToml {
+    Missing,
+    Broken(String),
+    Table(toml::Table),
+}
+
+fn read_layer_toml(path: &Path) -> Result<LayerToml, LayerFileError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(match toml::from_str::<toml::Table>(&text) {
+            Ok(table) => LayerToml::Table(table),
+            Err(error) => LayerToml::Broken(format!(
+                "{} is not valid TOML: {}",
+                path.display(),
+                error.message()
+            )),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(LayerToml::Missing),
+        Err(error) if error.kind() == std::io::ErrorKind::InvalidData => Ok(LayerToml::Broken(
+            format!("{} is not valid UTF-8", path.display()),
+        )),
+        Err(error) => Err(io_error(path)(error)),
+    }
+}
+
+fn write_layer_toml(path: &Path, table: &toml::Table) -> Result<(), LayerFileError> {
+    let text =
+        toml::to_string(table).map_err(|error| io_error(path)(std::io::Error::other(error)))?;
+    std::fs::write(path, text).map_err(io_error(path))
+}
+
+/// The `exec-env` of a layer table's `[metadata]`: `None` when absent, `Err` when malformed.
+fn metadata_exec_env(table: &toml::Table) -> Option<Result<ExecEnvSelector, String>> {
+    let value = table
+        .get("metadata")?
+        .as_table()?
+        .get(EXEC_ENV_METADATA_KEY)?;
+    Some(
+        value
+            .clone()
+            .try_into::<ExecEnvSelector>()
+            .map_err(|error| format!("[metadata] {EXEC_ENV_METADATA_KEY} = {value}: {error}")),
+    )
+}
+
+/// Readies a restored layer before libcnb sees it: a broken `<layer>.toml` deletes the layer
+/// (only that layer); for env-scoped layers (`env` given) the `exec-env` key is checked against
+/// `env` and taken out, so the author's metadata type never sees it.
+///
+/// # Errors
+/// I/O errors other than the file being absent.
+pub(crate) fn prepare_layer(
+    layers_dir: &Path,
+    name: &LayerName,
+    env: Option<&ExecEnv>,
+) -> Result<Option<LayerAction>, LayerFileError> {
+    let path = toml_path(layers_dir, name.as_str());
+    let mut table = match read_layer_toml(&path)? {
+        LayerToml::Missing => return Ok(None),
+        LayerToml::Broken(reason) => {
+            remove_layer(layers_dir, name.as_str())?;
+            return Ok(Some(LayerAction::DiscardedBroken {
+                layer: name.to_string(),
+                reason,
+            }));
+        }
+        LayerToml::Table(table) => table,
+    };
+    let Some(env) = env else { return Ok(None) };
+    match metadata_exec_env(&table) {
+        None => Ok(None),
+        Some(Err(reason)) => {
+            remove_layer(layers_dir, name.as_str())?;
+            Ok(Some(LayerAction::DiscardedBroken {
+                layer: name.to_string(),
+                reason,
+            }))
+        }
+        Some(Ok(selector)) if selector != ExecEnvSelector::from(env.clone()) => {
+            remove_layer(layers_dir, name.as_str())?;
+            Ok(Some(LayerAction::DiscardedForeign {
+                layer: name.to_string(),
+                exec_env: selector,
+            }))
+        }
+        Some(Ok(_)) => {
+            if let Some(metadata) = table
+                .get_mut("metadata")
+                .and_then(toml::Value::as_table_mut)
+            {
+                metadata.remove(EXEC_ENV_METADATA_KEY);
+            }
+            write_layer_toml(&path, &table)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Writes `exec-env = [env]` into the `[metadata]` of an env-scoped layer used in this build.
+///
+/// # Errors
+/// I/O errors; a layer that libcnb deleted (no `<layer>.toml`) is skipped.
+pub(crate) fn mark_env_layer(
+    layers_dir: &Path,
+    name: &LayerName,
+    env: &ExecEnv,
+) -> Result<(), LayerFileError> {
+    let path = toml_path(layers_dir, name.as_str());
+    let LayerToml::Table(mut table) = read_layer_toml(&path)? else {
+        return Ok(());
+    };
+    let metadata = table
+        .entry("metadata")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let Some(metadata) = metadata.as_table_mut() {
+        metadata.insert(
+            EXEC_ENV_METADATA_KEY.to_owned(),
+            toml::Value::Array(vec![toml::Value::String(env.to_string())]),
+        );
+    }
+    write_layer_toml(&path, &table)
+}
+
+/// Keeps or evicts the env-scoped layers of environments other than `env`, per `policy`.
+/// Layers in `used` (touched by this build) are left alone.
+///
+/// # Errors
+/// I/O errors while rewriting or deleting layers.
+pub(crate) fn retain_other_envs(
+    layers_dir: &Path,
+    env: &ExecEnv,
+    used: &BTreeSet<LayerName>,
+    policy: &RetentionPolicy,
+) -> Result<Vec<LayerAction>, LayerFileError> {
+    let mut actions = Vec::new();
+    let entries = match std::fs::read_dir(layers_dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(actions),
+        Err(error) => return Err(io_error(layers_dir)(error)),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|file| {
+            std::path::Path::new(file)
+                .extension()
+                .is_some_and(|ext| ext == "toml")
+                && !NOT_LAYERS.contains(&file.as_str())
+        })
+        .filter_map(|file| file.strip_suffix(".toml").map(str::to_owned))
+        .collect();
+    names.sort();
+    for name in names {
+        if used.iter().any(|used| used.as_str() == name) {
+            continue;
+        }
+        let path = toml_path(layers_dir, &name);
+        let LayerToml::Table(mut table) = read_layer_toml(&path)? else {
+            continue;
+        };
+        let Some(Ok(selector)) = metadata_exec_env(&table) else {
+            continue;
+        };
+        if selector.matches(env) {
+            continue;
+        }
+        let keep = match &selector {
+            ExecEnvSelector::All => true,
+            ExecEnvSelector::Only(envs) => envs.iter().any(|other| policy.keeps(other)),
+        };
+        if keep {
+            let mut types = toml::Table::new();
+            types.insert("launch".into(), toml::Value::Boolean(false));
+            types.insert("build".into(), toml::Value::Boolean(false));
+            types.insert("cache".into(), toml::Value::Boolean(true));
+            table.insert("types".into(), toml::Value::Table(types));
+            write_layer_toml(&path, &table)?;
+            actions.push(LayerAction::Retained {
+                layer: name,
+                exec_env: selector,
+            });
+        } else {
+            remove_layer(layers_dir, &name)?;
+            actions.push(LayerAction::Evicted {
+                layer: name,
+                exec_env: selector,
+            });
+        }
+    }
+    Ok(actions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libcnb::data::layer_name;
+
+    fn write(dir: &Path, name: &str, toml: &str) {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        std::fs::write(dir.join(name).join("marker"), "x").unwrap();
+        std::fs::write(dir.join(format!("{name}.toml")), toml).unwrap();
+    }
+
+    #[test]
+    fn broken_layer_toml_deletes_only_that_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "gems-test", "[metadata\n");
+        write(dir.path(), "ruby", "[metadata]\nversion = \"3.1\"\n");
+        let action =
+            prepare_layer(dir.path(), &layer_name!("gems-test"), Some(&ExecEnv::Test)).unwrap();
+        assert!(
+            matches!(action, Some(LayerAction::DiscardedBroken { ref reason, .. }) if reason.contains("gems-test.toml")),
+            "{action:?}"
+        );
+        assert!(!dir.path().join("gems-test").exists());
+        assert!(dir.path().join("ruby/marker").exists());
+        assert_eq!(
+            prepare_layer(dir.path(), &layer_name!("ruby"), None).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn foreign_env_under_this_name_is_discarded_and_own_key_is_stripped() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "gems-test",
+            "[metadata]\nexec-env = [\"production\"]\n",
+        );
+        let action =
+            prepare_layer(dir.path(), &layer_name!("gems-test"), Some(&ExecEnv::Test)).unwrap();
+        assert!(matches!(action, Some(LayerAction::DiscardedForeign { .. })));
+        assert!(!dir.path().join("gems-test").exists());
+
+        write(
+            dir.path(),
+            "gems-test",
+            "[metadata]\nexec-env = [\"test\"]\nlock = \"abc\"\n",
+        );
+        assert_eq!(
+            prepare_layer(dir.path(), &layer_name!("gems-test"), Some(&ExecEnv::Test)).unwrap(),
+            None
+        );
+        let text = std::fs::read_to_string(dir.path().join("gems-test.toml")).unwrap();
+        assert!(
+            !text.contains("exec-env") && text.contains("lock = \"abc\""),
+            "{text}"
+        );
+        mark_env_layer(dir.path(), &layer_name!("gems-test"), &ExecEnv::Test).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("gems-test.toml")).unwrap();
+        assert!(text.contains("exec-env = [\"test\"]"), "{text}");
+    }
+
+    #[test]
+    fn retention_keeps_or_evicts_other_envs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "gems-production",
+            "[metadata]\nexec-env = [\"production\"]\n",
+        );
+        write(
+            dir.path(),
+            "gems-development",
+            "[metadata]\nexec-env = [\"development\"]\n",
+        );
+        write(
+            dir.path(),
+            "gems-test",
+            "[metadata]\nexec-env = [\"test\"]\n",
+        );
+        write(dir.path(), "ruby", "[metadata]\n");
+        std::fs::write(dir.path().join("launch.toml"), "").unwrap();
+        let actions = retain_other_envs(
+            dir.path(),
+            &ExecEnv::Test,
+            &BTreeSet::new(),
+            &RetentionPolicy::KeepOnly(vec![ExecEnv::Production]),
+        )
+        .unwrap();
+        assert_eq!(actions.len(), 2, "{actions:?}");
+        assert!(
+            matches!(&actions[0], LayerAction::Evicted { layer, .. } if layer == "gems-development")
+        );
+        assert!(
+            matches!(&actions[1], LayerAction::Retained { layer, .. } if layer == "gems-production")
+        );
+        assert!(!dir.path().join("gems-development").exists());
+        let kept: toml::Table = toml::from_str(
+            &std::fs::read_to_string(dir.path().join("gems-production.toml")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(kept["types"]["cache"].as_bool(), Some(true));
+        assert_eq!(kept["types"]["launch"].as_bool(), Some(false));
+        assert_eq!(kept["types"]["build"].as_bool(), Some(false));
+        assert!(dir.path().join("gems-test/marker").exists());
+        let untouched = std::fs::read_to_string(dir.path().join("gems-test.toml")).unwrap();
+        assert!(!untouched.contains("types"));
+    }
+}

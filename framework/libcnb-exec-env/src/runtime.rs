@@ -1,0 +1,231 @@
+//! The entry point: API check, environment resolution, declared-environment check, then
+//! libcnb's own detect/build runtime.
+//!
+//! libcnb 0.30's `libcnb_runtime` exits 254 for any `api` other than 0.10. This runtime checks
+//! the API itself (0.10, 0.11, 0.12), reads `buildpack.toml` tolerantly, and then calls libcnb's
+//! `libcnb_runtime_detect` / `libcnb_runtime_build`, which do the rest (platform, plan,
+//! targets, `store.toml`, SBOMs) exactly as for a plain libcnb buildpack.
+
+use crate::buildpack::Buildpack;
+use crate::context::{BuildContext, DetectContext};
+use crate::descriptor::{BuildpackToml, DeclarationForm, DescriptorError};
+use crate::exec_env::ExecEnvSelector;
+use crate::layers::{self, LayerAction, LayerFileError};
+use crate::output;
+use crate::resolve::ResolvedExecEnv;
+use libcnb::data::buildpack::ComponentBuildpackDescriptor;
+use libcnb::{BuildArgs, DetectArgs};
+use std::path::{Path, PathBuf};
+
+/// Exit code: detect passed / build succeeded.
+pub const EXIT_SUCCESS: i32 = 0;
+/// Exit code: an error.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code: detect failed (the buildpack does not apply).
+pub const EXIT_DETECT_FAIL: i32 = 100;
+/// Exit code: unsupported Buildpack API (as libcnb).
+pub const EXIT_API_ERROR: i32 = 254;
+/// Exit code: called under a name other than `detect` or `build` (as libcnb).
+pub const EXIT_NAME_ERROR: i32 = 255;
+
+/// A framework buildpack seen as a `libcnb::Buildpack`: what libcnb's runtime calls.
+pub struct LibcnbBuildpack<B> {
+    buildpack: B,
+    exec_env: ResolvedExecEnv,
+}
+
+impl<B: Buildpack> LibcnbBuildpack<B> {
+    /// Wraps a buildpack for one run in `exec_env`. Tests use this to run `detect`/`build`
+    /// in-process over contexts built by hand.
+    pub fn new(buildpack: B, exec_env: ResolvedExecEnv) -> Self {
+        Self {
+            buildpack,
+            exec_env,
+        }
+    }
+}
+
+impl<B: Buildpack> libcnb::Buildpack for LibcnbBuildpack<B> {
+    type Platform = B::Platform;
+    type Metadata = B::Metadata;
+    type Error = B::Error;
+
+    fn detect(
+        &self,
+        context: libcnb::detect::DetectContext<Self>,
+    ) -> libcnb::Result<libcnb::detect::DetectResult, Self::Error> {
+        self.buildpack
+            .detect(DetectContext::new(context, self.exec_env.clone()))
+    }
+
+    fn build(
+        &self,
+        context: libcnb::build::BuildContext<Self>,
+    ) -> libcnb::Result<libcnb::build::BuildResult, Self::Error> {
+        let layers_dir = context.layers_dir.clone();
+        let context = BuildContext::new(context, self.exec_env.clone());
+        let env_layers = context.env_layers.clone();
+        let result = self.buildpack.build(context)?;
+
+        let env = &self.exec_env.env;
+        for name in env_layers.borrow().iter() {
+            layers::mark_env_layer(&layers_dir, name, env).map_err(layer_file_error)?;
+        }
+        let actions = layers::retain_other_envs(
+            &layers_dir,
+            env,
+            &env_layers.borrow(),
+            &self.buildpack.retention(),
+        )
+        .map_err(layer_file_error)?;
+        for action in &actions {
+            output::line(action);
+        }
+        if !result.launch.is_empty() {
+            result.launch.write(&layers_dir).map_err(|error| {
+                libcnb::Error::CannotWriteLaunch(libcnb::TomlFileError::IoError(
+                    std::io::Error::other(error),
+                ))
+            })?;
+        }
+        Ok(result.libcnb)
+    }
+
+    fn on_error(&self, error: libcnb::Error<Self::Error>) {
+        self.buildpack.on_error(error);
+    }
+}
+
+pub(crate) fn layer_file_error<E>(error: LayerFileError) -> libcnb::Error<E> {
+    libcnb::Error::LayerError(libcnb::layer::LayerError::WriteLayerError(
+        libcnb::layer::WriteLayerError::IoError(std::io::Error::other(error)),
+    ))
+}
+
+/// What the retention step did, for tests that drive a build in-process.
+#[must_use]
+pub fn describe(actions: &[LayerAction]) -> Vec<String> {
+    actions.iter().map(ToString::to_string).collect()
+}
+
+/// Runs a framework buildpack as `bin/detect` or `bin/build` and exits. Use [`crate::buildpack_main`].
+pub fn run<B: Buildpack>(buildpack: B) -> ! {
+    let args: Vec<String> = std::env::args().collect();
+    std::process::exit(run_with_args(buildpack, &args))
+}
+
+enum Phase {
+    Detect(DetectArgs),
+    Build(BuildArgs),
+}
+
+/// Runs one phase with these arguments and the process environment; returns the exit code.
+#[must_use]
+pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
+    let name = args
+        .first()
+        .map(Path::new)
+        .and_then(Path::file_name)
+        .and_then(|name| name.to_str())
+        .unwrap_or("<unknown>");
+    let phase = match name {
+        "detect" => {
+            let Ok(args) = DetectArgs::parse(args) else {
+                eprintln!("Usage: detect <platform> <plan>");
+                return EXIT_ERROR;
+            };
+            Phase::Detect(args)
+        }
+        "build" => {
+            let Ok(args) = BuildArgs::parse(args) else {
+                eprintln!("Usage: build <layers> <platform> <plan>");
+                return EXIT_ERROR;
+            };
+            Phase::Build(args)
+        }
+        other => {
+            eprintln!(
+                "ERROR: this program must be called as `detect` or `build` (bin/detect, bin/build), not `{other}`"
+            );
+            return EXIT_NAME_ERROR;
+        }
+    };
+
+    let Some(buildpack_dir) = std::env::var_os("CNB_BUILDPACK_DIR").map(PathBuf::from) else {
+        eprintln!(
+            "ERROR: CNB_BUILDPACK_DIR is not set: the platform must set it to the buildpack's directory"
+        );
+        return EXIT_ERROR;
+    };
+    let descriptor = match BuildpackToml::read(buildpack_dir.join("buildpack.toml")) {
+        Ok(descriptor) => descriptor,
+        Err(error @ DescriptorError::UnsupportedApi { .. }) => {
+            eprintln!("ERROR: {error}");
+            return EXIT_API_ERROR;
+        }
+        Err(error) => {
+            eprintln!("ERROR: {error}");
+            return EXIT_ERROR;
+        }
+    };
+    if descriptor.declaration_form == Some(DeclarationForm::SpecTables) {
+        output::warning(format!(
+            "{} declares environments as [[buildpack.exec-env]] tables; the lifecycle cannot read that form and fails with \"failed to initialize detector\". Write `exec-env = [\"test\"]` under [buildpack] instead.",
+            descriptor.path.display()
+        ));
+    }
+    let libcnb_descriptor: ComponentBuildpackDescriptor<B::Metadata> = match descriptor.component()
+    {
+        Ok(libcnb_descriptor) => libcnb_descriptor,
+        Err(error) => {
+            eprintln!("ERROR: {error}");
+            return EXIT_ERROR;
+        }
+    };
+
+    let (phase_name, platform_dir) = match &phase {
+        Phase::Detect(args) => ("detect", args.platform_dir_path.clone()),
+        Phase::Build(args) => ("build", args.platform_dir_path.clone()),
+    };
+    let exec_env = match ResolvedExecEnv::from_process(&platform_dir) {
+        Ok(exec_env) => exec_env,
+        Err(error) => {
+            eprintln!("ERROR: {error}");
+            return EXIT_ERROR;
+        }
+    };
+    output::exec_env_header(phase_name, &exec_env);
+
+    if !descriptor.exec_env.matches(&exec_env.env) {
+        let message = not_declared(&descriptor.exec_env, &exec_env);
+        return match phase {
+            Phase::Detect(_) => {
+                println!("{message}: detect fails");
+                EXIT_DETECT_FAIL
+            }
+            Phase::Build(_) => {
+                eprintln!("ERROR: {message}: build must not run");
+                EXIT_ERROR
+            }
+        };
+    }
+
+    let adapter = LibcnbBuildpack::new(buildpack, exec_env);
+    let result = match phase {
+        Phase::Detect(args) => libcnb::libcnb_runtime_detect(&adapter, libcnb_descriptor, args),
+        Phase::Build(args) => libcnb::libcnb_runtime_build(&adapter, libcnb_descriptor, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            libcnb::Buildpack::on_error(&adapter, error);
+            EXIT_ERROR
+        }
+    }
+}
+
+fn not_declared(declared: &ExecEnvSelector, current: &ResolvedExecEnv) -> String {
+    format!(
+        "This buildpack declares exec-env [{declared}] in buildpack.toml, and the execution environment is {current}"
+    )
+}
