@@ -1,0 +1,405 @@
+//! The runtime end to end: this test binary re-runs itself as `bin/detect` / `bin/build` of a
+//! small framework buildpack, with the arguments and `CNB_*` variables the lifecycle gives, so
+//! the real entry point (API check, resolution, declared environments, libcnb's runtime,
+//! launch.toml, layer scoping and retention) runs in a child process with its own environment.
+
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used)]
+
+use libcnb::data::layer_name;
+use libcnb::data::process_type;
+use libcnb::detect::{DetectResult, DetectResultBuilder};
+use libcnb::generic::{GenericMetadata, GenericPlatform};
+use libcnb::layer::{
+    CachedLayerDefinition, EmptyLayerCause, InvalidMetadataAction, LayerState, RestoredLayerAction,
+};
+use libcnb_exec_env::{
+    BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext, ExecEnv,
+    ProcessBuilder, RetentionPolicy, test_process,
+};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const CHILD: &str = "LIBCNB_EXEC_ENV_TEST_CHILD";
+const RETENTION: &str = "LIBCNB_EXEC_ENV_TEST_RETENTION";
+
+#[derive(Serialize, Deserialize, PartialEq, Clone)]
+struct DepsMetadata {
+    lock: String,
+}
+
+struct ProbeBuildpack;
+
+impl Buildpack for ProbeBuildpack {
+    type Platform = GenericPlatform;
+    type Metadata = GenericMetadata;
+    type Error = std::io::Error;
+
+    fn detect(&self, context: DetectContext<Self>) -> libcnb::Result<DetectResult, std::io::Error> {
+        std::fs::write(
+            context.app_dir.join("detected-env"),
+            context.exec_env().as_str(),
+        )
+        .map_err(libcnb::Error::BuildpackError)?;
+        DetectResultBuilder::pass().build()
+    }
+
+    fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, std::io::Error> {
+        let env = context.exec_env().clone();
+        let deps = context.env_cached_layer(
+            layer_name!("deps"),
+            CachedLayerDefinition {
+                build: true,
+                launch: true,
+                invalid_metadata_action: &|_| InvalidMetadataAction::DeleteLayer,
+                restored_layer_action: &|metadata: &DepsMetadata, _| {
+                    if metadata.lock == "v1" {
+                        RestoredLayerAction::KeepLayer
+                    } else {
+                        RestoredLayerAction::DeleteLayer
+                    }
+                },
+            },
+        )?;
+        let state = match deps.state {
+            LayerState::Restored { .. } => "restored",
+            LayerState::Empty {
+                cause: EmptyLayerCause::NewlyCreated,
+            } => "created",
+            LayerState::Empty { .. } => "recreated",
+        };
+        if !matches!(deps.state, LayerState::Restored { .. }) {
+            std::fs::write(deps.path().join("installed-for"), env.as_str())
+                .map_err(libcnb::Error::BuildpackError)?;
+            deps.write_metadata(DepsMetadata { lock: "v1".into() })?;
+        }
+        std::fs::write(context.app_dir.join(format!("deps-state-{env}")), state)
+            .map_err(libcnb::Error::BuildpackError)?;
+
+        let mut result = BuildResultBuilder::new()
+            .process(ProcessBuilder::new(process_type!("web"), ["./web"]).build());
+        if env == ExecEnv::Test {
+            result = result.process(test_process(["./run-tests"]));
+        }
+        result.build()
+    }
+
+    fn retention(&self) -> RetentionPolicy {
+        match std::env::var(RETENTION).as_deref() {
+            Ok("evict") => RetentionPolicy::EvictOthers,
+            _ => RetentionPolicy::KeepAll,
+        }
+    }
+}
+
+/// The child entry point: runs the buildpack when the parent asks for it, else does nothing.
+#[test]
+fn child_entry() {
+    if let Ok(phase) = std::env::var(CHILD) {
+        let args: Vec<String> = std::iter::once(phase)
+            .chain(std::env::args().skip_while(|arg| arg != "--").skip(1))
+            .collect();
+        std::process::exit(libcnb_exec_env::runtime::run_with_args(
+            ProbeBuildpack,
+            &args,
+        ));
+    }
+}
+
+struct Dirs {
+    _root: tempfile::TempDir,
+    app: PathBuf,
+    buildpack: PathBuf,
+    platform: PathBuf,
+    layers: PathBuf,
+    plan: PathBuf,
+}
+
+fn dirs(buildpack_toml: &str) -> Dirs {
+    let root = tempfile::tempdir().unwrap();
+    let path = |name: &str| {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    };
+    let (app, buildpack, platform, layers) =
+        (path("app"), path("bp"), path("platform"), path("layers"));
+    std::fs::write(buildpack.join("buildpack.toml"), buildpack_toml).unwrap();
+    let plan = root.path().join("plan.toml");
+    std::fs::write(&plan, "[[entries]]\nname = \"x\"\n").unwrap();
+    Dirs {
+        _root: root,
+        app,
+        buildpack,
+        platform,
+        layers,
+        plan,
+    }
+}
+
+const BP: &str = "api = \"0.12\"\n[buildpack]\nid = \"test/probe\"\nversion = \"1.0.0\"\n";
+
+fn run(phase: &str, dirs: &Dirs, exec_env: Option<&str>, extra_env: &[(&str, &str)]) -> Output {
+    let args: Vec<&Path> = if phase == "detect" {
+        vec![&dirs.platform, &dirs.plan]
+    } else {
+        vec![&dirs.layers, &dirs.platform, &dirs.plan]
+    };
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "child_entry",
+            "--nocapture",
+            "--test-threads=1",
+            "--",
+        ])
+        .args(args)
+        .current_dir(&dirs.app)
+        .env(CHILD, phase)
+        .env("CNB_BUILDPACK_DIR", &dirs.buildpack)
+        .env("CNB_TARGET_OS", "linux")
+        .env("CNB_TARGET_ARCH", "amd64")
+        .env("CNB_TARGET_DISTRO_NAME", "debian")
+        .env("CNB_TARGET_DISTRO_VERSION", "12")
+        .env_remove("CNB_EXEC_ENV")
+        .env_remove(RETENTION);
+    if let Some(value) = exec_env {
+        command.env("CNB_EXEC_ENV", value);
+    }
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn detect_sees_the_resolved_env_and_says_where_it_came_from() {
+    let dirs = dirs(BP);
+    let output = run("detect", &dirs, Some("test"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        std::fs::read_to_string(dirs.app.join("detected-env")).unwrap(),
+        "test"
+    );
+    assert!(
+        text(&output)
+            .contains("Execution environment: test (from the CNB_EXEC_ENV environment variable)"),
+        "{}",
+        text(&output)
+    );
+
+    std::fs::create_dir_all(dirs.platform.join("env")).unwrap();
+    std::fs::write(dirs.platform.join("env/CNB_EXEC_ENV"), "development").unwrap();
+    let output = run("detect", &dirs, None, &[]);
+    assert_eq!(
+        std::fs::read_to_string(dirs.app.join("detected-env")).unwrap(),
+        "development"
+    );
+    assert!(
+        text(&output).contains("from the platform env file"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn apis_outside_0_10_to_0_12_exit_254_with_a_clear_error() {
+    for (api, code) in [
+        ("0.10", 0),
+        ("0.11", 0),
+        ("0.12", 0),
+        ("0.9", 254),
+        ("0.13", 254),
+    ] {
+        let dirs = dirs(&BP.replace("0.12", api));
+        let output = run("detect", &dirs, None, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "api {api}: {}",
+            text(&output)
+        );
+        if code != 0 {
+            assert!(
+                text(&output).contains(&format!("api` = \"{api}\" is not supported")),
+                "{}",
+                text(&output)
+            );
+        }
+    }
+}
+
+#[test]
+fn invalid_exec_env_fails_naming_value_and_source_and_writes_nothing() {
+    let dirs = dirs(BP);
+    let output = run("build", &dirs, Some("qa/1"), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("CNB_EXEC_ENV environment variable")
+            && text(&output).contains("\"qa/1\""),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        std::fs::read_dir(&dirs.layers).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn undeclared_env_fails_detect_with_a_reason_in_both_declaration_forms() {
+    let list = format!("{BP}exec-env = [\"test\"]\n");
+    let tables = format!("{BP}[[buildpack.exec-env]]\nname = \"test\"\n");
+    for toml in [list, tables] {
+        let dirs = dirs(&toml);
+        let output = run("detect", &dirs, None, &[]);
+        assert_eq!(output.status.code(), Some(100), "{}", text(&output));
+        assert!(
+            text(&output).contains("declares exec-env [test]")
+                && text(&output).contains("production"),
+            "{}",
+            text(&output)
+        );
+        let output = run("detect", &dirs, Some("test"), &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        if toml.contains("[[buildpack.exec-env]]") {
+            assert!(
+                text(&output).contains("failed to initialize detector"),
+                "{}",
+                text(&output)
+            );
+        }
+    }
+}
+
+/// What the lifecycle does between two builds: only `cache = true` layers survive, and their
+/// `<layer>.toml` comes back without `[types]` (phase/restorer.go).
+fn restore_like_the_lifecycle(layers: &Path) {
+    for entry in std::fs::read_dir(layers).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let Some(layer) = name.strip_suffix(".toml") else {
+            continue;
+        };
+        if matches!(layer, "launch" | "build" | "store") {
+            std::fs::remove_file(&path).unwrap();
+            continue;
+        }
+        let mut table: toml::Table =
+            toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let cached = table
+            .get("types")
+            .and_then(|types| types.get("cache"))
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false);
+        if cached {
+            table.remove("types");
+            std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+            let _ = std::fs::remove_dir_all(layers.join(layer));
+        }
+    }
+}
+
+fn layer_toml(dirs: &Dirs, name: &str) -> toml::Table {
+    toml::from_str(&std::fs::read_to_string(dirs.layers.join(format!("{name}.toml"))).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn test_then_production_then_test_reuses_the_retained_test_layer() {
+    let dirs = dirs(BP);
+    let build = |env: &str| {
+        let output = run("build", &dirs, Some(env), &[]);
+        assert_eq!(output.status.code(), Some(0), "{env}: {}", text(&output));
+        restore_like_the_lifecycle(&dirs.layers);
+        text(&output)
+    };
+    let state =
+        |env: &str| std::fs::read_to_string(dirs.app.join(format!("deps-state-{env}"))).unwrap();
+
+    let first = run("build", &dirs, Some("test"), &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(state("test"), "created");
+    let deps = layer_toml(&dirs, "deps-test");
+    assert_eq!(
+        deps["metadata"]["exec-env"].as_array().unwrap()[0].as_str(),
+        Some("test")
+    );
+    assert_eq!(deps["metadata"]["lock"].as_str(), Some("v1"));
+    let launch = std::fs::read_to_string(dirs.layers.join("launch.toml")).unwrap();
+    assert!(
+        launch.contains("type = \"test\"") && launch.contains("exec-env = [\"test\"]"),
+        "{launch}"
+    );
+    restore_like_the_lifecycle(&dirs.layers);
+
+    let production = build("production");
+    assert_eq!(state("production"), "created");
+    assert!(
+        production.contains("Retained layer deps-test of test"),
+        "{production}"
+    );
+    assert!(
+        dirs.layers.join("deps-test/installed-for").exists(),
+        "the test layer survived the production build"
+    );
+
+    build("test");
+    assert_eq!(
+        state("test"),
+        "restored",
+        "the test layer is reused, not rebuilt"
+    );
+    assert!(
+        dirs.layers.join("deps-production/installed-for").exists(),
+        "and the production one is kept in turn"
+    );
+}
+
+#[test]
+fn evict_policy_drops_other_envs() {
+    let dirs = dirs(BP);
+    let output = run("build", &dirs, Some("test"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    restore_like_the_lifecycle(&dirs.layers);
+    let output = run("build", &dirs, Some("production"), &[(RETENTION, "evict")]);
+    assert!(
+        text(&output).contains("Evicted layer deps-test"),
+        "{}",
+        text(&output)
+    );
+    assert!(!dirs.layers.join("deps-test").exists());
+    assert!(!dirs.layers.join("deps-test.toml").exists());
+}
+
+#[test]
+fn broken_layer_toml_is_rebuilt_not_fatal() {
+    let dirs = dirs(BP);
+    std::fs::create_dir_all(dirs.layers.join("deps-test")).unwrap();
+    std::fs::write(dirs.layers.join("deps-test.toml"), "[metadata\nlock = ").unwrap();
+    let output = run("build", &dirs, Some("test"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("Discarded layer deps-test")
+            && text(&output).contains("deps-test.toml"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dirs.app.join("deps-state-test")).unwrap(),
+        "created"
+    );
+}
