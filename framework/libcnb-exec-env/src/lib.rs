@@ -23,10 +23,30 @@ pub use runtime::{LibcnbBuildpack, run};
 /// Re-export, so buildpacks name one crate for the framework and libcnb.
 pub use libcnb;
 
-/// Generates `main` for a framework buildpack.
+/// Generates `main` for a framework buildpack: the program behind `bin/detect` and `bin/build`.
 ///
-/// ```ignore
-/// libcnb_exec_env::buildpack_main!(MyBuildpack);
+/// ```
+/// use libcnb::detect::{DetectResult, DetectResultBuilder};
+/// use libcnb::generic::{GenericError, GenericMetadata, GenericPlatform};
+/// use libcnb_exec_env::{BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext};
+///
+/// struct NoopBuildpack;
+///
+/// impl Buildpack for NoopBuildpack {
+///     type Platform = GenericPlatform;
+///     type Metadata = GenericMetadata;
+///     type Error = GenericError;
+///
+///     fn detect(&self, _: DetectContext<Self>) -> libcnb::Result<DetectResult, GenericError> {
+///         DetectResultBuilder::pass().build()
+///     }
+///
+///     fn build(&self, _: BuildContext<Self>) -> libcnb::Result<BuildResult, GenericError> {
+///         BuildResultBuilder::new().build()
+///     }
+/// }
+///
+/// libcnb_exec_env::buildpack_main!(NoopBuildpack);
 /// ```
 #[macro_export]
 macro_rules! buildpack_main {
