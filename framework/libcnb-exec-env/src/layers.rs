@@ -454,4 +454,23 @@ mod tests {
         let untouched = std::fs::read_to_string(dir.path().join("gems-test.toml")).unwrap();
         assert!(!untouched.contains("types"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn layer_metadata_handling_never_panics_and_never_keeps_a_wrong_env(text in proptest::prelude::any::<String>(), env in "(test|production|[a-z]{1,5})") {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), "gems-test", &text);
+            let action = prepare_layer(dir.path(), &layer_name!("gems-test"), Some(&ExecEnv::Test));
+            let kept = dir.path().join("gems-test.toml").exists();
+            if let Ok(table) = toml::from_str::<toml::Table>(&std::fs::read_to_string(dir.path().join("gems-test.toml")).unwrap_or_default()) {
+                proptest::prop_assert!(!kept || metadata_exec_env(&table).is_none(), "key stripped or layer gone");
+            }
+            proptest::prop_assert!(action.is_ok());
+            let doc = format!("[metadata]\nexec-env = [{env:?}]\n");
+            write(dir.path(), "gems-test", &doc);
+            let action = prepare_layer(dir.path(), &layer_name!("gems-test"), Some(&ExecEnv::Test)).unwrap();
+            proptest::prop_assert_eq!(action.is_none(), env == "test");
+            proptest::prop_assert_eq!(dir.path().join("gems-test/marker").exists(), env == "test");
+        }
+    }
 }
