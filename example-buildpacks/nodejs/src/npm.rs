@@ -1,0 +1,101 @@
+//! Running `npm` during the build, with the shared download cache and `NODE_ENV` set.
+
+use crate::errors::NodejsError;
+use crate::output;
+use libcnb::Env;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How to run `npm` in this build.
+#[derive(Clone, Debug)]
+pub(crate) struct Npm {
+    program: PathBuf,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Npm {
+    /// `npm` at `program`, with its download cache in `cache_dir`, `NODE_ENV=node_env`, and
+    /// the platform's environment variables (from `pack build --env`) on top.
+    pub(crate) fn new(
+        program: PathBuf,
+        cache_dir: &Path,
+        node_env: &str,
+        platform_env: &Env,
+    ) -> Self {
+        let mut env: Vec<(OsString, OsString)> = vec![
+            ("NODE_ENV".into(), node_env.into()),
+            ("npm_config_cache".into(), cache_dir.as_os_str().to_owned()),
+            // Use cached package data without asking the registry whether it is still fresh.
+            ("npm_config_prefer_offline".into(), "true".into()),
+            ("npm_config_audit".into(), "false".into()),
+            ("npm_config_fund".into(), "false".into()),
+            ("npm_config_update_notifier".into(), "false".into()),
+        ];
+        let mut platform: Vec<_> = platform_env
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        platform.sort();
+        env.extend(platform);
+        Self { program, env }
+    }
+
+    /// Runs `npm <args>` in `dir`, its output going to the build output.
+    ///
+    /// # Errors
+    /// npm cannot be started or exits unsuccessfully.
+    pub(crate) fn run(&self, dir: &Path, args: &[&str]) -> Result<(), NodejsError> {
+        let command_line = format!("npm {}", args.join(" "));
+        output::command(&command_line);
+        let status = Command::new(&self.program)
+            .args(args)
+            .current_dir(dir)
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
+            .status()
+            .map_err(|error| NodejsError::Spawn {
+                command: command_line.clone(),
+                error,
+            })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(NodejsError::CommandFailed {
+                command: command_line,
+                status,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npm_runs_with_node_env_and_the_cache_dir_and_reports_failure() {
+        let npm = which::which("npm").expect("these tests need npm on PATH");
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::write(
+            dir.path().join("package.json"),
+            r#"{"scripts": {"show": "node -e \"require('fs').writeFileSync('out', process.env.NODE_ENV + ' ' + process.env.npm_config_cache + ' ' + process.env.FROM_PLATFORM)\"", "fail": "exit 3"}}"#,
+        )
+        .unwrap();
+        let mut platform = Env::new();
+        platform.insert("FROM_PLATFORM", "yes");
+        let npm = Npm::new(npm, &cache, "test", &platform);
+        npm.run(dir.path(), &["run", "show"]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out")).unwrap(),
+            format!("test {} yes", cache.display())
+        );
+        let error = npm.run(dir.path(), &["run", "fail"]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("`npm run fail` failed (exit status: "),
+            "{error}"
+        );
+    }
+}
