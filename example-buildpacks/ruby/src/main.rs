@@ -1,25 +1,133 @@
-//! Example ruby buildpack (placeholder until its issue lands).
+//! Example Ruby buildpack of the `libcnb-exec-env` framework.
+//!
+//! One buildpack, three images: `production` (no test or development gems, frozen lockfile,
+//! `RACK_ENV=production`), `test` (test gems and a `test` process) and `development` (every
+//! group). See README.md for the behaviour per environment and what it needs from the images.
 
+mod bundle;
+mod command;
+mod errors;
+mod gemfile_lock;
+mod gems;
+mod processes;
+mod runtime;
+
+use crate::bundle::{BundleSettings, Bundler};
+use crate::errors::RubyBuildpackError;
+use crate::processes::TestCommand;
 use libcnb::detect::{DetectResult, DetectResultBuilder};
-use libcnb::generic::{GenericError, GenericMetadata, GenericPlatform};
+use libcnb::generic::{GenericMetadata, GenericPlatform};
 use libcnb_exec_env::{
-    BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext, buildpack_main,
+    BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext, ExecEnv,
+    buildpack_main,
 };
+use std::error::Error as _;
 
-struct ExampleBuildpack;
+#[cfg(test)]
+use tempfile as _;
 
-impl Buildpack for ExampleBuildpack {
+/// The buildpack.
+pub(crate) struct ExampleRubyBuildpack;
+
+impl Buildpack for ExampleRubyBuildpack {
     type Platform = GenericPlatform;
     type Metadata = GenericMetadata;
-    type Error = GenericError;
+    type Error = RubyBuildpackError;
 
-    fn detect(&self, _context: DetectContext<Self>) -> libcnb::Result<DetectResult, GenericError> {
-        DetectResultBuilder::fail().build()
+    fn detect(&self, context: DetectContext<Self>) -> libcnb::Result<DetectResult, Self::Error> {
+        if context.app_dir.join("Gemfile").is_file() {
+            DetectResultBuilder::pass().build()
+        } else {
+            println!("No Gemfile in the app directory: not a Bundler app");
+            DetectResultBuilder::fail().build()
+        }
     }
 
-    fn build(&self, _context: BuildContext<Self>) -> libcnb::Result<BuildResult, GenericError> {
-        BuildResultBuilder::new().build()
+    fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, Self::Error> {
+        let exec_env = context.exec_env().clone();
+        println!("---> Ruby buildpack, {exec_env} environment");
+
+        let runtime = runtime::find()?;
+        let ruby = runtime::ruby_info(&runtime)?;
+        let bundler_version = runtime::bundler_version(&runtime)?;
+        let lock_path = context.app_dir.join("Gemfile.lock");
+        if !lock_path.is_file() {
+            return Err(RubyBuildpackError::MissingLockfile { path: lock_path }.into());
+        }
+        let lock = gemfile_lock::read(&lock_path).map_err(RubyBuildpackError::from)?;
+        let config = processes::read_config(&context.app_dir)?;
+        println!(
+            "    {} {} ({}), Bundler {bundler_version}, {} locked gems",
+            ruby.engine,
+            ruby.version,
+            runtime.ruby.display(),
+            lock.gems.len()
+        );
+
+        let settings = BundleSettings::for_env(&exec_env);
+        let env = gems::install(
+            &context,
+            &gems::Inputs {
+                runtime: &runtime,
+                ruby: &ruby,
+                lock: &lock,
+                settings: &settings,
+            },
+        )?;
+
+        let mut result = BuildResultBuilder::new()
+            .label("com.examples.ruby.rack-env", settings.rack_env.clone());
+        if let Some(web) = processes::web_process(&context.app_dir, &exec_env)? {
+            result = result.process(web);
+        }
+        if exec_env == ExecEnv::Test {
+            let bundler = Bundler {
+                runtime: &runtime,
+                app_dir: &context.app_dir,
+                env,
+                exec_env: &exec_env,
+            };
+            let test = choose_test_command(&context, &config, &lock, &bundler)?;
+            println!("    Test process: {}", test.process().command.join(" "));
+            result = result.process(test.process());
+        }
+        result.build()
+    }
+
+    fn on_error(&self, error: libcnb::Error<Self::Error>) {
+        match error {
+            libcnb::Error::BuildpackError(error) => {
+                eprintln!("ERROR: {error}");
+                let mut source = error.source();
+                while let Some(cause) = source {
+                    eprintln!("  caused by: {cause}");
+                    source = cause.source();
+                }
+            }
+            other => eprintln!("ERROR: {other}"),
+        }
     }
 }
 
-buildpack_main!(ExampleBuildpack);
+fn choose_test_command(
+    context: &BuildContext<ExampleRubyBuildpack>,
+    config: &processes::AppConfig,
+    lock: &gemfile_lock::GemfileLock,
+    bundler: &Bundler<'_>,
+) -> Result<TestCommand, RubyBuildpackError> {
+    let rake_defines_test = config.test.is_none()
+        && processes::has_rakefile(&context.app_dir)
+        && lock.has_gem("rake")
+        && match bundler.rake_tasks() {
+            Ok(tasks) => tasks.iter().any(|task| task == "test"),
+            Err(problem) => {
+                eprintln!("! Warning: cannot list the Rakefile's tasks: {problem}");
+                false
+            }
+        };
+    let rspec_ready = processes::spec_dir(&context.app_dir).is_some() && lock.has_gem("rspec-core");
+    TestCommand::choose(config, rake_defines_test, rspec_ready)
+        .ok_or(RubyBuildpackError::NoTestCommand)
+}
+
+buildpack_main!(ExampleRubyBuildpack);
