@@ -1,0 +1,3 @@
+module example.com/failingtest
+
+go 1.24

@@ -1,0 +1,12 @@
+// Command b prints its greeting.
+package main
+
+import (
+	"fmt"
+
+	"example.com/multi/internal/greet"
+)
+
+func main() {
+	fmt.Println(greet.Message("b"))
+}

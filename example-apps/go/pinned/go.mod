@@ -1,0 +1,5 @@
+module example.com/pinned
+
+go 1.25.0
+
+toolchain go1.25.4
