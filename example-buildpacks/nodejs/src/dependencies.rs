@@ -110,9 +110,20 @@ impl NodeModulesKey {
             .into_iter()
             .zip(fields(other))
             .filter(|((_, a), (_, b))| a != b)
-            .map(|((name, a), (_, b))| format!("{name} {a} -> {b}"))
+            .map(|((name, a), (_, b))| {
+                if name == "manifest_sha256" {
+                    // Digests are long: the first 12 digits tell them apart in the build output.
+                    format!("{name} {}… -> {}…", short(&a), short(&b))
+                } else {
+                    format!("{name} {a} -> {b}")
+                }
+            })
             .collect()
     }
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
 }
 
 /// What to install into one `node_modules` layer.

@@ -60,8 +60,7 @@ impl Buildpack for NodejsBuildpack {
         let env = context.exec_env().clone();
         let policy = EnvPolicy::for_env(&env);
         output::section(format!(
-            "Building for the {env} environment (from {}): NODE_ENV={}",
-            context.exec_env_source(),
+            "Building for the {env} environment: NODE_ENV={}",
             policy.node_env
         ));
 
@@ -142,9 +141,15 @@ impl Buildpack for NodejsBuildpack {
             libcnb::Error::BuildpackError(error) => {
                 eprintln!();
                 eprintln!("[Node.js] ERROR: {error}");
+                let mut shown = error.to_string();
                 let mut source = error.source();
                 while let Some(cause) = source {
-                    eprintln!("  caused by: {cause}");
+                    // Most messages already include their cause; print only what is new.
+                    let text = cause.to_string();
+                    if !shown.contains(&text) {
+                        eprintln!("  caused by: {text}");
+                        shown = text;
+                    }
                     source = cause.source();
                 }
             }
