@@ -173,11 +173,12 @@ impl Bundler<'_> {
         }
     }
 
-    /// `bundle install`; with `--local` when the app vendors its gems in `vendor/cache`
-    /// (`bundle cache`), so such apps build without reaching a gem server.
+    /// `bundle install`; with `--local --no-cache` when the app vendors its gems in
+    /// `vendor/cache` (`bundle cache`): such apps build without reaching a gem server, and
+    /// Bundler leaves the app's `vendor/cache` as it is.
     pub(crate) fn install(&self, local: bool) -> Result<(), RubyBuildpackError> {
         if local {
-            self.run(&["install", "--local"])
+            self.run(&["install", "--local", "--no-cache"])
         } else {
             self.run(&["install"])
         }

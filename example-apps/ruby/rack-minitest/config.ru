@@ -1,0 +1,6 @@
+# frozen_string_literal: true
+
+require "rack"
+require_relative "app"
+
+run HelloApp.new
