@@ -270,6 +270,17 @@ pub enum EngineError {
         /// The per-phase output so far.
         output: String,
     },
+    /// A lifecycle phase failed on its own (not a buildpack's `bin/build`): the real-lifecycle
+    /// engine's analyzer, restorer or exporter exited non-zero.
+    #[error("the lifecycle's {phase} phase failed with exit code {code}\n{output}")]
+    PhaseFailed {
+        /// The phase (`analyze`, `restore`, `export`).
+        phase: String,
+        /// The exit code (or signal description).
+        code: String,
+        /// The per-phase output so far.
+        output: String,
+    },
     /// A buildpack wrote an invalid file.
     #[error("buildpack {buildpack_id} wrote an invalid {path}: {reason}")]
     InvalidBuildpackOutput {
@@ -365,7 +376,8 @@ impl EngineError {
     pub fn output(&self) -> Option<&str> {
         match self {
             EngineError::DetectFailed { output, .. }
-            | EngineError::BuildpackFailed { output, .. } => Some(output),
+            | EngineError::BuildpackFailed { output, .. }
+            | EngineError::PhaseFailed { output, .. } => Some(output),
             _ => None,
         }
     }

@@ -1,33 +1,986 @@
-//! The real-lifecycle engine (owned by the lifecycle-engine work; this is its stub).
+//! The real-lifecycle engine: drives the CNB lifecycle's own binaries (`lifecycle`, `launcher`,
+//! v0.21.x, from `scripts/install-lifecycle.sh`) as plain processes on host directories, with
+//! Platform API 0.15 and `CNB_EXEC_ENV`, as `pack build --exec-env <env>` (pack 0.40) would.
+//!
+//! Every phase runs for real: `analyze`, `detect`, `restore`, `build` and `export`, with a
+//! directory cache (`-cache-dir`) and the exporter's OCI layout mode (`-layout`, experimental,
+//! `CNB_EXPERIMENTAL_MODE=warn`) over a minimal run image the harness writes itself. The exported
+//! image is unpacked into the image stand-in, and launches run the image's own
+//! `/cnb/lifecycle/launcher` (through its `/cnb/process/<type>` links).
+//!
+//! Per cache directory, everything lives in `<cache>/lifecycle/`: `cache/` (the lifecycle's
+//! cache), `layout/` (run image and the previous app image) and `work/` (`layers`, `workspace`,
+//! `platform`, `buildpacks`), whose paths stay the same from build to build, as `/layers` and
+//! `/workspace` do in a container: the lifecycle records absolute paths in its layer archives
+//! and restores cached layers to them (`layers/extract.go`).
+//!
+//! See `docs/lifecycle-engine.md` for the setup and the lifecycle quirks.
 
-use crate::engine::{BuildRequest, EngineError, LaunchRequest, LaunchResult};
-use crate::results::BuildReport;
-use std::path::PathBuf;
+mod oci;
+mod report;
+mod user;
 
-/// Where the real lifecycle binaries are, when installed.
+use crate::engine::{BuildRequest, EngineError, LaunchRequest, LaunchResult, Progress};
+use crate::results::{BuildReport, EngineKind, Phase, PhaseOutput, ProcessReport};
+use libcnb_exec_env::ExecEnv;
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use user::{DEFAULT_USER, USER_ENV};
+
+/// The lifecycle release the install script pins.
+pub const LIFECYCLE_VERSION: &str = "v0.21.11";
+
+/// The Platform API the phases run with (the first with `CNB_EXEC_ENV`).
+pub const PLATFORM_API: &str = "0.15";
+
+/// The environment variable naming the directory with the `lifecycle` and `launcher` binaries.
+pub const DIR_ENV: &str = "CNB_LIFECYCLE_DIR";
+
+/// Where the real lifecycle binaries are, when installed: `$CNB_LIFECYCLE_DIR`, else the install
+/// script's default, `${XDG_CACHE_HOME:-$HOME/.cache}/libcnb-exec-env/lifecycle/<version>`
+/// (version from `$CNB_LIFECYCLE_VERSION`, default [`LIFECYCLE_VERSION`]).
+///
+/// ```
+/// // `None` unless `scripts/install-lifecycle.sh` (or CNB_LIFECYCLE_DIR) provides both binaries.
+/// if let Some(dir) = libcnb_exec_env_test::lifecycle::locate() {
+///     assert!(dir.join("lifecycle").is_file() && dir.join("launcher").is_file());
+/// }
+/// ```
 #[must_use]
 pub fn locate() -> Option<PathBuf> {
-    None
+    let usable = |dir: &Path| {
+        ["lifecycle", "launcher"]
+            .iter()
+            .all(|bin| dir.join(bin).is_file())
+    };
+    if let Some(dir) = std::env::var_os(DIR_ENV).filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return usable(&dir).then_some(dir);
+    }
+    let version =
+        std::env::var("CNB_LIFECYCLE_VERSION").unwrap_or_else(|_| LIFECYCLE_VERSION.to_owned());
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    let dir = cache
+        .join("libcnb-exec-env")
+        .join("lifecycle")
+        .join(version);
+    usable(&dir).then_some(dir)
+}
+
+/// Whether the real lifecycle is installed (see [`locate`]).
+#[must_use]
+pub fn available() -> bool {
+    locate().is_some()
+}
+
+fn unavailable(reason: impl Into<String>) -> EngineError {
+    EngineError::Unavailable {
+        engine: "lifecycle",
+        reason: reason.into(),
+    }
+}
+
+/// The paths of one cache directory's lifecycle state.
+struct Dirs {
+    root: PathBuf,
+    cache: PathBuf,
+    layout: PathBuf,
+    home: PathBuf,
+    work: PathBuf,
+    layers: PathBuf,
+    workspace: PathBuf,
+    platform: PathBuf,
+    buildpacks: PathBuf,
+}
+
+impl Dirs {
+    fn new(cache_dir: &Path) -> Self {
+        let root = cache_dir.join("lifecycle");
+        let work = root.join("work");
+        Self {
+            cache: root.join("cache"),
+            layout: root.join("layout"),
+            home: root.join("home"),
+            layers: work.join("layers"),
+            workspace: work.join("workspace"),
+            platform: work.join("platform"),
+            buildpacks: work.join("buildpacks"),
+            work,
+            root,
+        }
+    }
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> EngineError {
+    EngineError::io(context)
+}
+
+fn mkdirs(path: &Path) -> Result<(), EngineError> {
+    std::fs::create_dir_all(path).map_err(io(format!("cannot create {}", path.display())))
+}
+
+/// Copies `from` into `to` (created), keeping modes and symlinks.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), EngineError> {
+    mkdirs(to)?;
+    let entries = std::fs::read_dir(from).map_err(io(format!("cannot list {}", from.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(io(format!("cannot list {}", from.display())))?;
+        let source = entry.path();
+        let dest = to.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .map_err(io(format!("cannot read {}", source.display())))?;
+        if kind.is_dir() {
+            copy_tree(&source, &dest)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(&source)
+                .map_err(io(format!("cannot read {}", source.display())))?;
+            std::os::unix::fs::symlink(target, &dest)
+                .map_err(io(format!("cannot link {}", dest.display())))?;
+        } else {
+            std::fs::copy(&source, &dest).map_err(io(format!(
+                "cannot copy {} to {}",
+                source.display(),
+                dest.display()
+            )))?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_dir(path: &Path) -> Result<(), EngineError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(io(format!("cannot remove {}", path.display()))(error)),
+    }
+}
+
+/// The binaries, reachable by the user the phases run as: the installed ones, or (root dropping
+/// to a user that cannot enter the install directory, e.g. under `/root`) copies in the system
+/// temp directory, made once per installed build.
+fn stage_binaries(bin_dir: &Path, user: &user::RunUser) -> Result<PathBuf, EngineError> {
+    if ["lifecycle", "launcher"]
+        .iter()
+        .all(|bin| user.can_reach(&bin_dir.join(bin)))
+    {
+        return Ok(bin_dir.to_path_buf());
+    }
+    let meta = std::fs::metadata(bin_dir.join("lifecycle"))
+        .map_err(io(format!("cannot read {}", bin_dir.display())))?;
+    let stamp = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let staged = std::env::temp_dir()
+        .join("libcnb-exec-env-lifecycle")
+        .join(format!("{}-{stamp}", meta.len()));
+    if ["lifecycle", "launcher"]
+        .iter()
+        .all(|bin| staged.join(bin).is_file())
+    {
+        return Ok(staged);
+    }
+    let partial = staged.with_extension(format!("partial-{}", std::process::id()));
+    remove_dir(&partial)?;
+    mkdirs(&partial)?;
+    for bin in ["lifecycle", "launcher"] {
+        std::fs::copy(bin_dir.join(bin), partial.join(bin)).map_err(io(format!(
+            "cannot copy the lifecycle to {}",
+            partial.display()
+        )))?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [staged.parent().unwrap_or(&staged), partial.as_path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(io(format!("cannot open {} to all", dir.display())))?;
+    }
+    if std::fs::rename(&partial, &staged).is_err() {
+        // Another build staged it first.
+        remove_dir(&partial)?;
+    }
+    Ok(staged)
+}
+
+/// One phase run: its combined output and exit code.
+struct PhaseRun {
+    output: String,
+    code: Option<i32>,
+}
+
+/// Runs a command with stdout and stderr combined into one stream, optionally echoed.
+fn run_combined(
+    mut command: Command,
+    progress: Progress,
+    what: &str,
+) -> Result<PhaseRun, EngineError> {
+    let (reader, writer) = std::io::pipe().map_err(io(format!("cannot run {what}")))?;
+    let writer2 = writer
+        .try_clone()
+        .map_err(io(format!("cannot run {what}")))?;
+    command.stdin(Stdio::null()).stdout(writer).stderr(writer2);
+    let mut child = command
+        .spawn()
+        .map_err(io(format!("cannot start {what}")))?;
+    drop(command);
+    let mut output = String::new();
+    let mut lines = std::io::BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let read = lines
+            .read_until(b'\n', &mut buf)
+            .map_err(io(format!("cannot read the output of {what}")))?;
+        if read == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&buf);
+        if progress == Progress::Stderr {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        output.push_str(&line);
+    }
+    let status = child
+        .wait()
+        .map_err(io(format!("cannot wait for {what}")))?;
+    Ok(PhaseRun {
+        output,
+        code: status.code(),
+    })
+}
+
+/// The lifecycle's inputs shared by every phase.
+struct Runner<'a> {
+    lifecycle: PathBuf,
+    user: &'a user::RunUser,
+    dirs: &'a Dirs,
+    exec_env: &'a ExecEnv,
+    progress: Progress,
+    phases: Vec<PhaseOutput>,
+}
+
+impl Runner<'_> {
+    fn phase(&mut self, phase: Phase, args: &[&str]) -> Result<PhaseRun, EngineError> {
+        let mut command = Command::new(&self.lifecycle);
+        command.arg(phase.to_string()).args(args);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CNB_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("CNB_PLATFORM_API", PLATFORM_API)
+            .env("CNB_EXEC_ENV", self.exec_env.to_string())
+            .env("CNB_EXPERIMENTAL_MODE", "warn")
+            .env("CNB_NO_COLOR", "true")
+            .current_dir(&self.dirs.work);
+        self.user.apply(&mut command, &self.dirs.home);
+        if self.progress == Progress::Stderr {
+            eprintln!("===> {} (CNB lifecycle)", phase.to_string().to_uppercase());
+        }
+        let run = run_combined(
+            command,
+            self.progress,
+            &format!("the lifecycle's {phase} phase"),
+        )?;
+        self.phases.push(PhaseOutput {
+            phase,
+            output: run.output.clone(),
+            success: run.code == Some(0),
+        });
+        Ok(run)
+    }
+
+    fn output(&self) -> String {
+        let mut text = String::new();
+        for phase in &self.phases {
+            text.push_str(&format!(
+                "===> {}\n{}",
+                phase.phase.to_string().to_uppercase(),
+                phase.output
+            ));
+        }
+        text
+    }
+
+    fn failed(&self, phase: Phase, run: &PhaseRun) -> EngineError {
+        EngineError::PhaseFailed {
+            phase: phase.to_string(),
+            code: run
+                .code
+                .map_or_else(|| "a signal".to_owned(), |code| code.to_string()),
+            output: self.output(),
+        }
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap_or_default()
 }
 
 /// Runs a build with the real lifecycle.
 ///
 /// # Errors
-/// Always, in this stub: the engine is not available.
-pub fn build(_request: &BuildRequest) -> Result<BuildReport, EngineError> {
-    Err(EngineError::Unavailable {
-        engine: "lifecycle",
-        reason: "the lifecycle engine is not implemented yet".to_owned(),
+/// The lifecycle is not installed; no group passes detection; a buildpack fails; a phase fails;
+/// I/O.
+pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
+    let started = Instant::now();
+    let bin_dir = locate().ok_or_else(|| {
+        unavailable(format!(
+            "no lifecycle binaries: run scripts/install-lifecycle.sh, or set {DIR_ENV} to a directory with `lifecycle` and `launcher`"
+        ))
+    })?;
+    if !request.app_dir.is_dir() {
+        return Err(EngineError::MissingAppDir(request.app_dir.clone()));
+    }
+    let user = user::RunUser::resolve()?;
+    let dirs = Dirs::new(&request.cache_dir);
+    mkdirs(&dirs.root)?;
+    let lock_path = dirs.root.join("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(io(format!("cannot create {}", lock_path.display())))?;
+    lock.lock()
+        .map_err(io(format!("cannot lock {}", lock_path.display())))?;
+
+    let bins = stage_binaries(&bin_dir, &user)?;
+    remove_dir(&dirs.work)?;
+    for dir in [
+        &dirs.cache,
+        &dirs.layout,
+        &dirs.home,
+        &dirs.layers,
+        &dirs.platform,
+        &dirs.buildpacks,
+    ] {
+        mkdirs(dir)?;
+    }
+    copy_tree(&request.app_dir, &dirs.workspace)?;
+    let env_dir = dirs.platform.join("env");
+    mkdirs(&env_dir)?;
+    for (key, value) in &request.platform_env {
+        let path = env_dir.join(key);
+        std::fs::write(&path, value).map_err(io(format!("cannot write {}", path.display())))?;
+    }
+    let mut order_toml = String::new();
+    for group in &request.order {
+        order_toml.push_str("[[order]]\n");
+        for entry in group {
+            let bp = &entry.buildpack;
+            let dest = dirs
+                .buildpacks
+                .join(report::escape_id(&bp.id))
+                .join(&bp.version);
+            if !dest.exists() {
+                copy_tree(&bp.dir, &dest)?;
+            }
+            order_toml.push_str(&format!(
+                "[[order.group]]\nid = {}\nversion = {}\noptional = {}\n",
+                toml::Value::from(bp.id.as_str()),
+                toml::Value::from(bp.version.as_str()),
+                entry.optional
+            ));
+        }
+    }
+    let order_path = dirs.work.join("order.toml");
+    std::fs::write(&order_path, order_toml)
+        .map_err(io(format!("cannot write {}", order_path.display())))?;
+    let run_toml = dirs.work.join("run.toml");
+    std::fs::write(
+        &run_toml,
+        format!("[[images]]\nimage = \"{}\"\n", oci::RUN_IMAGE),
+    )
+    .map_err(io(format!("cannot write {}", run_toml.display())))?;
+    let path_var = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    oci::write_run_image(&dirs.layout, &request.target, user.uid, user.gid, &path_var)?;
+    user.ensure_traversable(&dirs.root)?;
+    user.own(&dirs.root)?;
+    let layout_dir = layout_link(&dirs.layout)?;
+
+    let mut runner = Runner {
+        lifecycle: bins.join("lifecycle"),
+        user: &user,
+        dirs: &dirs,
+        exec_env: &request.exec_env,
+        progress: request.progress,
+        phases: Vec::new(),
+    };
+    if let Some(note) = &user.note {
+        runner.phases.push(PhaseOutput {
+            phase: Phase::Analyze,
+            output: format!("{note}\n"),
+            success: true,
+        });
+    }
+    let (uid, gid) = (user.uid.to_string(), user.gid.to_string());
+    let analyzed = dirs.layers.join("analyzed.toml");
+    let group = dirs.layers.join("group.toml");
+    let plan = dirs.layers.join("plan.toml");
+    let launcher = bins.join("launcher");
+
+    let run = runner.phase(
+        Phase::Analyze,
+        &[
+            "-layers",
+            path_str(&dirs.layers),
+            "-analyzed",
+            path_str(&analyzed),
+            "-run",
+            path_str(&run_toml),
+            "-run-image",
+            oci::RUN_IMAGE,
+            "-layout",
+            "-layout-dir",
+            path_str(&layout_dir),
+            "-uid",
+            &uid,
+            "-gid",
+            &gid,
+            oci::APP_IMAGE,
+        ],
+    )?;
+    if run.code != Some(0) {
+        return Err(runner.failed(Phase::Analyze, &run));
+    }
+
+    let run = runner.phase(
+        Phase::Detect,
+        &[
+            "-log-level",
+            "debug",
+            "-app",
+            path_str(&dirs.workspace),
+            "-buildpacks",
+            path_str(&dirs.buildpacks),
+            "-layers",
+            path_str(&dirs.layers),
+            "-order",
+            path_str(&order_path),
+            "-platform",
+            path_str(&dirs.platform),
+            "-analyzed",
+            path_str(&analyzed),
+            "-group",
+            path_str(&group),
+            "-plan",
+            path_str(&plan),
+        ],
+    )?;
+    let detect = report::detect_reports(&request.order, &run.output);
+    if run.code != Some(0) {
+        let details = detect
+            .iter()
+            .map(|d| format!("{}@{}: {:?}", d.buildpack_id, d.version, d.outcome))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(EngineError::DetectFailed {
+            exec_env: request.exec_env.clone(),
+            details: format!("{details}\n(lifecycle detector exit code {:?})", run.code),
+            output: runner.output(),
+        });
+    }
+    let group_ids = report::group_ids(&group)?;
+
+    let run = runner.phase(
+        Phase::Restore,
+        &[
+            "-log-level",
+            "debug",
+            "-layers",
+            path_str(&dirs.layers),
+            "-analyzed",
+            path_str(&analyzed),
+            "-group",
+            path_str(&group),
+            "-cache-dir",
+            path_str(&dirs.cache),
+            "-layout",
+            "-layout-dir",
+            path_str(&layout_dir),
+            "-uid",
+            &uid,
+            "-gid",
+            &gid,
+        ],
+    )?;
+    if run.code != Some(0) {
+        return Err(runner.failed(Phase::Restore, &run));
+    }
+    let restored: BTreeMap<String, report::Restored> = group_ids
+        .iter()
+        .map(|id| {
+            (
+                id.clone(),
+                report::restored_layers(&dirs.layers.join(report::escape_id(id))),
+            )
+        })
+        .collect();
+
+    let run = runner.phase(
+        Phase::Build,
+        &[
+            "-log-level",
+            "debug",
+            "-app",
+            path_str(&dirs.workspace),
+            "-buildpacks",
+            path_str(&dirs.buildpacks),
+            "-layers",
+            path_str(&dirs.layers),
+            "-platform",
+            path_str(&dirs.platform),
+            "-analyzed",
+            path_str(&analyzed),
+            "-group",
+            path_str(&group),
+            "-plan",
+            path_str(&plan),
+        ],
+    )?;
+    if run.code != Some(0) {
+        let buildpack_id = run
+            .output
+            .lines()
+            .filter_map(|line| line.strip_prefix("Running build for buildpack "))
+            .next_back()
+            .map(|el| el.rsplit_once('@').map_or(el, |(id, _)| id).to_owned())
+            .unwrap_or_else(|| "(unknown: see the builder output)".to_owned());
+        let code = run
+            .output
+            .lines()
+            .rev()
+            .find_map(|line| {
+                line.split_once("exit status ")
+                    .map(|(_, code)| code.trim().to_owned())
+            })
+            .unwrap_or_else(|| format!("(builder exit code {:?})", run.code));
+        return Err(EngineError::BuildpackFailed {
+            buildpack_id,
+            code,
+            output: runner.output(),
+        });
+    }
+    let mut layers = Vec::new();
+    for id in &group_ids {
+        let empty = report::Restored::new();
+        layers.extend(report::final_layers(
+            id,
+            &dirs.layers.join(report::escape_id(id)),
+            restored.get(id).unwrap_or(&empty),
+            &request.exec_env,
+        )?);
+    }
+
+    let run = runner.phase(
+        Phase::Export,
+        &[
+            "-app",
+            path_str(&dirs.workspace),
+            "-layers",
+            path_str(&dirs.layers),
+            "-analyzed",
+            path_str(&analyzed),
+            "-group",
+            path_str(&group),
+            "-cache-dir",
+            path_str(&dirs.cache),
+            "-layout",
+            "-layout-dir",
+            path_str(&layout_dir),
+            "-launcher",
+            path_str(&launcher),
+            "-run",
+            path_str(&run_toml),
+            "-uid",
+            &uid,
+            "-gid",
+            &gid,
+            oci::APP_IMAGE,
+        ],
+    )?;
+    if run.code != Some(0) {
+        return Err(runner.failed(Phase::Export, &run));
+    }
+
+    let image = oci::LayoutImage::read(&oci::layout_path(&dirs.layout, oci::APP_IMAGE))?;
+    let out = &request.output_dir;
+    remove_dir(out)?;
+    mkdirs(out)?;
+    image.unpack(&image_moves(&dirs.layers, &dirs.workspace, out))?;
+    let meta_dir = out.join(IMAGE_META_DIR);
+    mkdirs(&meta_dir)?;
+    let config_path = meta_dir.join("config.json");
+    std::fs::write(&config_path, image.config.to_string())
+        .map_err(io(format!("cannot write {}", config_path.display())))?;
+    let paths_path = meta_dir.join("paths.json");
+    std::fs::write(
+        &paths_path,
+        serde_json::json!({ "layers": dirs.layers, "app": dirs.workspace }).to_string(),
+    )
+    .map_err(io(format!("cannot write {}", paths_path.display())))?;
+    user.own(out)?;
+    user.ensure_traversable(out)?;
+
+    let labels = image.labels();
+    let default_process = default_process_of(&image.entrypoint());
+    let processes = report::processes(
+        labels
+            .get("io.buildpacks.build.metadata")
+            .map_or("{}", String::as_str),
+        default_process.as_deref(),
+        &image.root,
+    )?;
+    let plan = report::plan_entries(&plan)?;
+    drop(lock);
+    Ok(BuildReport {
+        engine: EngineKind::Lifecycle,
+        exec_env: request.exec_env.clone(),
+        detect,
+        group: group_ids,
+        plan,
+        layers,
+        processes,
+        default_process,
+        labels,
+        phases: runner.phases,
+        image_dir: out.clone(),
+        duration: started.elapsed(),
     })
 }
 
-/// Launches a process with the real launcher.
+/// A path for the layout directory that the lifecycle can parse as part of an image reference.
+///
+/// The analyzer records the run image as `<layout-dir>/index.docker.io/...@sha256:...` and the
+/// exporter parses that back as a Docker reference (`cmd/lifecycle/exporter.go`,
+/// `layout.ParseIdentifier`): every path component must be lowercase letters, digits and
+/// single `.`/`_`/`-` separators, which temporary directories (`/tmp/.tmpAbC12`) are not. So the
+/// lifecycle is given a link with such a name, in the system temp directory, to the layout
+/// directory kept in the cache.
+fn layout_link(layout: &Path) -> Result<PathBuf, EngineError> {
+    use sha2::Digest;
+    if reference_safe(layout) {
+        return Ok(layout.to_path_buf());
+    }
+    let temp = std::env::temp_dir();
+    let base = if reference_safe(&temp) {
+        temp
+    } else {
+        PathBuf::from("/tmp")
+    };
+    let links = base.join("libcnb-exec-env-layouts");
+    mkdirs(&links)?;
+    let digest = sha2::Sha256::digest(layout.as_os_str().as_encoded_bytes());
+    let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let link = links.join(name);
+    if std::fs::read_link(&link).ok().as_deref() != Some(layout) {
+        let partial = links.join(format!(".partial-{}", std::process::id()));
+        let _ = std::fs::remove_file(&partial);
+        std::os::unix::fs::symlink(layout, &partial)
+            .map_err(io(format!("cannot link {}", partial.display())))?;
+        std::fs::rename(&partial, &link).map_err(io(format!("cannot link {}", link.display())))?;
+    }
+    Ok(link)
+}
+
+/// Whether every component of `path` is a valid Docker reference path component.
+fn reference_safe(path: &Path) -> bool {
+    path.components().all(|component| match component {
+        std::path::Component::RootDir => true,
+        std::path::Component::Normal(name) => name.to_str().is_some_and(|name| {
+            let bytes = name.as_bytes();
+            let ends_ok = bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+                && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
+            let chars_ok = bytes.iter().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            });
+            // Separators between alphanumerics: `.`, `_`, `__`, or a run of `-`.
+            let separators_ok = name
+                .split(|c: char| c.is_ascii_alphanumeric())
+                .filter(|run| !run.is_empty())
+                .all(|run| matches!(run, "." | "_" | "__") || run.bytes().all(|b| b == b'-'));
+            ends_ok && chars_ok && separators_ok
+        }),
+        _ => false,
+    })
+}
+
+/// Where the stand-in keeps what the launch needs from the image (its config, the build paths).
+const IMAGE_META_DIR: &str = ".cnb-lifecycle-image";
+
+fn image_moves(layers: &Path, workspace: &Path, out: &Path) -> Vec<(PathBuf, PathBuf)> {
+    vec![
+        (layers.to_path_buf(), out.join("layers")),
+        (workspace.to_path_buf(), out.join("workspace")),
+        (PathBuf::from("/cnb"), out.join("cnb")),
+    ]
+}
+
+/// The default process type: the exporter points the entrypoint at `/cnb/process/<type>`
+/// (`phase/exporter.go`), or at the bare launcher when there is none.
+fn default_process_of(entrypoint: &[String]) -> Option<String> {
+    entrypoint
+        .first()
+        .and_then(|e| e.strip_prefix("/cnb/process/"))
+        .map(str::to_owned)
+}
+
+/// Launches a process of an image the lifecycle engine exported, with the image's own launcher.
 ///
 /// # Errors
-/// Always, in this stub: the engine is not available.
-pub fn launch(_request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
-    Err(EngineError::Unavailable {
-        engine: "lifecycle",
-        reason: "the lifecycle engine is not implemented yet".to_owned(),
+/// Not an image of this engine; unknown process; no default process; the process is not eligible
+/// in the launch's environment (the launcher's `process type <t> was not found`, exit 82); I/O.
+pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
+    let out = &request.image_dir;
+    let meta_dir = out.join(IMAGE_META_DIR);
+    let read = |name: &str| -> Result<serde_json::Value, EngineError> {
+        let path = meta_dir.join(name);
+        let text = std::fs::read(&path).map_err(|error| EngineError::InvalidImage {
+            path: path.clone(),
+            reason: format!("not an image exported by the lifecycle engine ({error})"),
+        })?;
+        serde_json::from_slice(&text).map_err(|error| EngineError::InvalidImage {
+            path: path.clone(),
+            reason: error.to_string(),
+        })
+    };
+    let config = read("config.json")?;
+    let paths = read("paths.json")?;
+    let layers_dir = PathBuf::from(paths["layers"].as_str().unwrap_or_default());
+    let app_dir = PathBuf::from(paths["app"].as_str().unwrap_or_default());
+    let moves = image_moves(&layers_dir, &app_dir, out);
+    let image_config = &config["config"];
+    let entrypoint: Vec<String> = image_config["Entrypoint"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str().map(str::to_owned))
+        .collect();
+    let labels: BTreeMap<String, String> = image_config["Labels"]
+        .as_object()
+        .map(|l| {
+            l.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let processes = report::processes(
+        labels
+            .get("io.buildpacks.build.metadata")
+            .map_or("{}", String::as_str),
+        None,
+        &meta_dir,
+    )?;
+    let available = || {
+        processes
+            .iter()
+            .map(|p| p.r#type.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let process_dir = out.join("cnb").join("process");
+    let (program, process_type) = match &request.process {
+        Some(process) => {
+            let link = process_dir.join(process);
+            if std::fs::symlink_metadata(&link).is_err() {
+                return Err(EngineError::NoSuchProcess {
+                    image_dir: out.clone(),
+                    process: process.clone(),
+                    available: available(),
+                });
+            }
+            (link, process.clone())
+        }
+        None => match default_process_of(&entrypoint) {
+            Some(process) => (process_dir.join(&process), process),
+            None if request.args.as_ref().is_none_or(Vec::is_empty) => {
+                return Err(EngineError::NoDefaultProcess(out.clone()));
+            }
+            None => (
+                out.join("cnb").join("lifecycle").join("launcher"),
+                String::new(),
+            ),
+        },
+    };
+    let user = user::RunUser::resolve()?;
+    let mut command = Command::new(&program);
+    command.env_clear();
+    for var in image_config["Env"].as_array().into_iter().flatten() {
+        let Some((key, value)) = var.as_str().and_then(|v| v.split_once('=')) else {
+            continue;
+        };
+        let value = match key {
+            "CNB_LAYERS_DIR" | "CNB_APP_DIR" => oci::relocate(Path::new(value), &moves)
+                .map_or_else(|| value.to_owned(), |p| p.to_string_lossy().into_owned()),
+            "PATH" => value
+                .split(':')
+                .map(|entry| {
+                    oci::relocate(Path::new(entry), &moves)
+                        .map_or_else(|| entry.to_owned(), |p| p.to_string_lossy().into_owned())
+                })
+                .collect::<Vec<_>>()
+                .join(":"),
+            _ => value.to_owned(),
+        };
+        command.env(key, value);
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        command.env("HOME", home);
+    }
+    if let Some(exec_env) = &request.exec_env {
+        command.env("CNB_EXEC_ENV", exec_env.to_string());
+    }
+    command.env("CNB_NO_COLOR", "true");
+    command.envs(&request.env);
+    let workdir = image_config["WorkingDir"]
+        .as_str()
+        .and_then(|dir| oci::relocate(Path::new(dir), &moves))
+        .unwrap_or_else(|| out.join("workspace"));
+    command.current_dir(&workdir);
+    user.apply(&mut command, &out.join("workspace"));
+    if let Some(args) = &request.args {
+        command.args(args);
+    }
+    let started = Instant::now();
+    let (code, stdout, stderr) = run_with_timeout(command, request.timeout, &program)?;
+    let duration = started.elapsed();
+    if code == Some(82) {
+        let wanted = if process_type.is_empty() {
+            None
+        } else {
+            Some(process_type.as_str())
+        };
+        if let Some(wanted) = wanted
+            && format!("{stdout}{stderr}").contains(&format!("process type {wanted} was not found"))
+            && let Some(process) = processes.iter().find(|p| p.r#type == wanted)
+        {
+            return Err(not_eligible(process, request.exec_env.as_ref()));
+        }
+    }
+    Ok(LaunchResult {
+        process_type,
+        exit_code: code,
+        stdout,
+        stderr,
+        duration,
+        test: None,
     })
+}
+
+fn not_eligible(process: &ProcessReport, exec_env: Option<&ExecEnv>) -> EngineError {
+    let first = process
+        .exec_env
+        .to_list()
+        .and_then(|list| list.into_iter().next())
+        .unwrap_or_default();
+    EngineError::NotEligible {
+        process: process.r#type.clone(),
+        needs: process.exec_env.clone(),
+        first,
+        current: exec_env.cloned().unwrap_or(ExecEnv::Production),
+        unset: if exec_env.is_none() {
+            " (CNB_EXEC_ENV unset: production)"
+        } else {
+            ""
+        },
+    }
+}
+
+fn run_with_timeout(
+    mut command: Command,
+    timeout: Option<Duration>,
+    program: &Path,
+) -> Result<(Option<i32>, String, String), EngineError> {
+    let what = program.display().to_string();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(io(format!("cannot start {what}")))?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(io(format!("cannot wait for {what}")))?
+        {
+            break Some(status);
+        }
+        if timeout.is_some_and(|limit| started.elapsed() >= limit) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    Ok((status.and_then(|s| s.code()), stdout, stderr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_process_comes_from_the_entrypoint() {
+        assert_eq!(
+            default_process_of(&["/cnb/process/web".to_owned()]),
+            Some("web".to_owned())
+        );
+        assert_eq!(
+            default_process_of(&["/cnb/lifecycle/launcher".to_owned()]),
+            None
+        );
+        assert_eq!(default_process_of(&[]), None);
+    }
+
+    #[test]
+    fn reference_safe_paths_are_lowercase_and_separated() {
+        assert!(reference_safe(Path::new("/tmp/cnb-cache/lifecycle/layout")));
+        assert!(!reference_safe(Path::new(
+            "/tmp/.tmpAbC12/lifecycle/layout"
+        )));
+        assert!(!reference_safe(Path::new("/tmp/cnb-cache.XyZ/layout")));
+        assert!(!reference_safe(Path::new("/tmp/a..b")));
+    }
+
+    #[test]
+    fn layout_link_points_at_the_layout() {
+        let dir = tempfile::Builder::new().prefix("UPPER.").tempdir().unwrap();
+        let layout = dir.path().join("layout");
+        std::fs::create_dir_all(&layout).unwrap();
+        let link = layout_link(&layout).unwrap();
+        assert!(reference_safe(&link), "{}", link.display());
+        assert_eq!(std::fs::read_link(&link).unwrap(), layout);
+        assert_eq!(layout_link(&layout).unwrap(), link);
+    }
 }
