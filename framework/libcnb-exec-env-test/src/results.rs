@@ -104,15 +104,15 @@ pub struct DetectReport {
     pub output: String,
 }
 
-/// A resolved build plan entry given to a buildpack.
+/// A resolved build plan entry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanEntryReport {
-    /// The buildpack that receives it (it required it).
-    pub buildpack_id: String,
     /// The entry name.
     pub name: String,
-    /// The merged `[metadata]` of every require of this name.
-    pub metadata: Vec<toml::Table>,
+    /// The buildpacks that provide it (and receive its requires in their buildpack plan).
+    pub providers: Vec<String>,
+    /// The `[metadata]` of each `requires` of this name, in group order.
+    pub requires: Vec<toml::Table>,
 }
 
 /// What happened to a layer in a build.

@@ -270,7 +270,6 @@ pub struct TestContext<'a> {
     pub config: BuildConfig,
     runner: &'a LocalRunner,
     cache: CacheDir,
-    _image: Arc<tempfile::TempDir>,
 }
 
 impl LocalRunner {
@@ -345,15 +344,6 @@ impl LocalRunner {
                 }
             },
         };
-        let image = match tempfile::Builder::new().prefix("cnb-image.").tempdir() {
-            Ok(dir) => Arc::new(dir),
-            Err(error) => {
-                return Err(fail(
-                    config,
-                    EngineError::io("cannot create a temporary image directory")(error),
-                ));
-            }
-        };
         let order = match packaging::resolve_order(&config.buildpacks) {
             Ok(order) => order,
             Err(error) => return Err(fail(config, error)),
@@ -364,7 +354,10 @@ impl LocalRunner {
             exec_env: config.exec_env.clone(),
             platform_env: config.platform_env.clone(),
             cache_dir: cache.path().to_path_buf(),
-            output_dir: image.path().join("image"),
+            // Inside the cache directory, at a stable path: buildpacks write absolute layer
+            // paths into env files, which must stay valid in the next build that restores
+            // those layers (as `/layers` is stable in a real build).
+            output_dir: cache.path().join("image"),
             target: config.target.clone().unwrap_or_else(Target::host),
             progress: config.progress,
         };
@@ -375,7 +368,6 @@ impl LocalRunner {
                 config,
                 runner: self,
                 cache,
-                _image: image,
             }),
             Err(error) => {
                 let partial = error.output().map(|output| TestContext {
@@ -388,7 +380,6 @@ impl LocalRunner {
                     config: config.clone(),
                     runner: self,
                     cache: cache.clone(),
-                    _image: image.clone(),
                 });
                 Err(Box::new(BuildFailure {
                     config,
@@ -420,7 +411,8 @@ impl TestContext<'_> {
         self.report.processes_eligible(&self.config.exec_env)
     }
 
-    /// The exported image stand-in.
+    /// The exported image stand-in: `<cache dir>/image` (the image of the latest build with
+    /// this cache directory; a [`TestContext::rebuild`] replaces it).
     #[must_use]
     pub fn image_dir(&self) -> &Path {
         &self.report.image_dir

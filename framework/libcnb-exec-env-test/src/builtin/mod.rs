@@ -1,26 +1,370 @@
-//! The built-in engine: the lifecycle's contract with buildpacks, emulated phase by phase.
+//! The built-in engine: the lifecycle's contract with buildpacks, emulated phase by phase
+//! (one module per phase), with no container and no image.
+//!
+//! The "image" is a directory (the request's `output_dir`): `workspace/` (the app, built in
+//! place), `layers/<buildpack id, / as _>/<layer>/` (launch layers only, after export),
+//! `layers/config/metadata.toml` (buildpacks, processes, default process) and `image.toml`
+//! (labels, execution environment). Buildpacks build directly in that directory, so absolute
+//! paths they write into env files stay valid at launch, as `/layers` and `/workspace` do in a
+//! real image.
 
-use crate::engine::{BuildRequest, EngineError, LaunchRequest, LaunchResult};
-use crate::results::BuildReport;
+mod builder;
+mod detector;
+pub(crate) mod env_files;
+mod exporter;
+mod launcher;
+mod plan;
+mod restorer;
+
+use crate::engine::Progress;
+use crate::engine::{BuildRequest, EngineError, PackagedBuildpack};
+use crate::results::{BuildReport, EngineKind, Phase, PhaseOutput};
+use env_files::Env;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub use launcher::{
+    TEST_RESULTS_FORMAT_ENV, TEST_RESULTS_FORMAT_LABEL, TEST_RESULTS_PATH_ENV,
+    TEST_RESULTS_PATH_LABEL, launch,
+};
+
+/// Directories a build works in.
+pub(crate) struct Workspace {
+    /// `<output>/workspace`: the app copy, the buildpacks' working directory.
+    pub(crate) app_dir: PathBuf,
+    /// `<output>/layers`.
+    pub(crate) layers_dir: PathBuf,
+    /// The platform directory (`env/` holds the platform env).
+    pub(crate) platform_dir: PathBuf,
+    /// The build env inherited from this process (lifecycle `env.NewBuildEnv`).
+    pub(crate) base_env: Env,
+    _platform: tempfile::TempDir,
+}
+
+/// Collects one phase's output, and streams it when asked.
+pub(crate) struct Log {
+    text: String,
+    progress: Progress,
+}
+
+impl Log {
+    fn new(progress: Progress) -> Self {
+        Self {
+            text: String::new(),
+            progress,
+        }
+    }
+
+    /// Appends a line.
+    pub(crate) fn line(&mut self, line: &str) {
+        self.push(line);
+        if !line.ends_with('\n') {
+            self.push("\n");
+        }
+    }
+
+    fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+        if self.progress == Progress::Stderr {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+    }
+
+    /// Takes the text collected so far.
+    pub(crate) fn take(&mut self) -> String {
+        std::mem::take(&mut self.text)
+    }
+}
+
+/// Runs `command`, stdout and stderr interleaved into one pipe, collected into the returned
+/// text and appended to `log`. Returns the exit code (`None` when killed by a signal).
+pub(crate) fn run_captured(
+    mut command: std::process::Command,
+    log: &mut Log,
+    _label: &str,
+) -> std::io::Result<(Option<i32>, String)> {
+    let (mut reader, writer) = std::io::pipe()?;
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer);
+    let mut child = command.spawn()?;
+    drop(command);
+    let mut output = Vec::new();
+    let mut buffer = [0_u8; 8192];
+    loop {
+        let read = reader.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        output.extend_from_slice(&buffer[..read]);
+        if log.progress == Progress::Stderr {
+            let _ = std::io::stderr().write_all(&buffer[..read]);
+        }
+    }
+    let status = child.wait()?;
+    let text = String::from_utf8_lossy(&output).into_owned();
+    log.text.push_str(&text);
+    Ok((status.code(), text))
+}
+
+/// The env of a buildpack process, lifecycle `buildpack/detect.go` and `buildpack/build.go`:
+/// the build env with the platform's env files (unless `clear-env`), the target variables
+/// from API 0.10, `CNB_EXEC_ENV` from API 0.12 only.
+pub(crate) fn buildpack_env(
+    request: &BuildRequest,
+    workspace: &Workspace,
+    buildpack: &PackagedBuildpack,
+    env: &Env,
+) -> Result<Vec<(String, String)>, EngineError> {
+    let clear_env = buildpack
+        .descriptor
+        .stripped
+        .get("buildpack")
+        .and_then(|bp| bp.get("clear-env"))
+        .and_then(toml::Value::as_bool)
+        .unwrap_or(false);
+    let platform = (!clear_env).then_some(workspace.platform_dir.as_path());
+    let env = env
+        .with_platform(platform)
+        .map_err(EngineError::io(format!(
+            "cannot read platform env files in {}",
+            workspace.platform_dir.join("env").display()
+        )))?;
+    let mut vars: Vec<(String, String)> = env.vars.into_iter().collect();
+    if buildpack.descriptor.api >= (0, 10) {
+        vars.extend(request.target.env_vars());
+    }
+    if buildpack.descriptor.receives_exec_env() {
+        vars.push((
+            libcnb_exec_env::CNB_EXEC_ENV.to_owned(),
+            request.exec_env.to_string(),
+        ));
+    }
+    Ok(vars)
+}
+
+/// `/` in a buildpack id becomes `_` in directory names (lifecycle `launch.EscapeID`).
+pub(crate) fn escape_id(id: &str) -> String {
+    id.replace('/', "_")
+}
+
+/// Copies a directory tree, keeping symlinks as symlinks and file modes; `skip` names entries
+/// of the top directory not to copy.
+pub(crate) fn copy_dir(from: &Path, to: &Path, skip: &[&str]) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if skip.iter().any(|s| name == **s) {
+            continue;
+        }
+        let source = entry.path();
+        let target = to.join(&name);
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
+        } else if kind.is_dir() {
+            copy_dir(&source, &target, &[])?;
+        } else {
+            std::fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a file or directory tree if it exists.
+pub(crate) fn remove_path(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
+}
 
 /// Runs a build.
 ///
 /// # Errors
 /// See [`EngineError`].
-pub fn build(_request: &BuildRequest) -> Result<BuildReport, EngineError> {
-    Err(EngineError::Unavailable {
-        engine: "built-in",
-        reason: "not implemented yet".to_owned(),
+pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
+    let started = Instant::now();
+    if !request.app_dir.is_dir() {
+        return Err(EngineError::MissingAppDir(request.app_dir.clone()));
+    }
+    let mut phases: Vec<PhaseOutput> = Vec::new();
+    let mut log = Log::new(request.progress);
+    let all_output = |phases: &[PhaseOutput], current: &str| {
+        let mut text = String::new();
+        for phase in phases {
+            text.push_str(&format!(
+                "===> {}\n{}",
+                phase.phase.to_string().to_uppercase(),
+                phase.output
+            ));
+        }
+        text.push_str(current);
+        text
+    };
+
+    let lock = restorer::CacheLock::acquire(&request.cache_dir, &mut log)?;
+    let workspace = prepare(request)?;
+
+    header(&mut log, Phase::Detect);
+    let detected = match detector::detect(request, &workspace, &mut log) {
+        Ok(detected) => detected,
+        Err(EngineError::DetectFailed {
+            exec_env,
+            details,
+            output,
+        }) => {
+            return Err(EngineError::DetectFailed {
+                exec_env,
+                details,
+                output: all_output(&phases, &output),
+            });
+        }
+        Err(error) => return Err(error),
+    };
+    phases.push(PhaseOutput {
+        phase: Phase::Detect,
+        output: log.take(),
+        success: true,
+    });
+
+    header(&mut log, Phase::Restore);
+    let cache = restorer::Cache::open(&request.cache_dir, &mut log)?;
+    let restored = cache.restore(&detected.group, &workspace.layers_dir, &mut log)?;
+    phases.push(PhaseOutput {
+        phase: Phase::Restore,
+        output: log.take(),
+        success: true,
+    });
+
+    header(&mut log, Phase::Build);
+    let built = match builder::build(request, &workspace, &detected, &restored, &mut log) {
+        Ok(built) => built,
+        Err(EngineError::BuildpackFailed {
+            buildpack_id,
+            code,
+            output,
+        }) => {
+            return Err(EngineError::BuildpackFailed {
+                buildpack_id,
+                code,
+                output: all_output(&phases, &output),
+            });
+        }
+        Err(error) => return Err(error),
+    };
+    phases.push(PhaseOutput {
+        phase: Phase::Build,
+        output: log.take(),
+        success: true,
+    });
+
+    header(&mut log, Phase::Export);
+    let exported = exporter::export(request, &workspace, &detected, &built, &cache, &mut log)?;
+    phases.push(PhaseOutput {
+        phase: Phase::Export,
+        output: log.take(),
+        success: true,
+    });
+    drop(lock);
+
+    Ok(BuildReport {
+        engine: EngineKind::Builtin,
+        exec_env: request.exec_env.clone(),
+        detect: detected.reports.clone(),
+        group: detected
+            .group
+            .iter()
+            .map(|entry| entry.buildpack.id.clone())
+            .collect(),
+        plan: detected
+            .resolved
+            .entries
+            .iter()
+            .map(|entry| crate::results::PlanEntryReport {
+                name: entry.name.clone(),
+                providers: entry.providers.clone(),
+                requires: entry
+                    .requires
+                    .iter()
+                    .map(|require| require.metadata.clone())
+                    .collect(),
+            })
+            .collect(),
+        layers: exported.layers,
+        processes: exported.processes,
+        default_process: exported.default_process,
+        labels: exported.labels,
+        phases,
+        image_dir: request.output_dir.clone(),
+        duration: started.elapsed(),
     })
 }
 
-/// Launches a process of an exported image.
-///
-/// # Errors
-/// See [`EngineError`].
-pub fn launch(_request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
-    Err(EngineError::Unavailable {
-        engine: "built-in",
-        reason: "not implemented yet".to_owned(),
+fn header(log: &mut Log, phase: Phase) {
+    if log.progress == Progress::Stderr {
+        let _ = writeln!(
+            std::io::stderr(),
+            "===> {}",
+            phase.to_string().to_uppercase()
+        );
+    }
+}
+
+/// Creates the output directory with the app copy, and the platform directory.
+fn prepare(request: &BuildRequest) -> Result<Workspace, EngineError> {
+    let output = &request.output_dir;
+    remove_path(output).map_err(EngineError::io(format!(
+        "cannot remove the previous output {}",
+        output.display()
+    )))?;
+    let app_dir = output.join("workspace");
+    let layers_dir = output.join("layers");
+    std::fs::create_dir_all(&layers_dir).map_err(EngineError::io(format!(
+        "cannot create {}",
+        layers_dir.display()
+    )))?;
+    // Never copy the output or cache into itself when they live inside the app.
+    let mut skip: Vec<String> = Vec::new();
+    for inner in [&request.output_dir, &request.cache_dir] {
+        if let Ok(relative) = inner.strip_prefix(&request.app_dir)
+            && let Some(first) = relative.components().next()
+        {
+            skip.push(first.as_os_str().to_string_lossy().into_owned());
+        }
+    }
+    let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
+    copy_dir(&request.app_dir, &app_dir, &skip).map_err(EngineError::io(format!(
+        "cannot copy the app {} to {}",
+        request.app_dir.display(),
+        app_dir.display()
+    )))?;
+    let platform = tempfile::Builder::new()
+        .prefix("platform.")
+        .tempdir()
+        .map_err(EngineError::io("cannot create a platform directory"))?;
+    let env_dir = platform.path().join("env");
+    std::fs::create_dir_all(&env_dir).map_err(EngineError::io(format!(
+        "cannot create {}",
+        env_dir.display()
+    )))?;
+    for (key, value) in &request.platform_env {
+        std::fs::write(env_dir.join(key), value).map_err(EngineError::io(format!(
+            "cannot write platform env {}",
+            env_dir.join(key).display()
+        )))?;
+    }
+    Ok(Workspace {
+        app_dir,
+        layers_dir,
+        platform_dir: platform.path().to_path_buf(),
+        base_env: Env::build(std::env::vars()),
+        _platform: platform,
     })
 }

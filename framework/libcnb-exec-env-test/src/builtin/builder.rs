@@ -1,0 +1,284 @@
+//! The build phase: runs each buildpack of the group in order (lifecycle `phase/builder.go`,
+//! `buildpack/build.go`).
+//!
+//! - `bin/build <layers>/<id> <platform> <plan>` runs in the app directory; env as for detect
+//!   plus, from API 0.8, `CNB_LAYERS_DIR` and `CNB_BP_PLAN_PATH` (not `CNB_BUILD_PLAN_PATH`).
+//! - After a buildpack, each of its layers with `[types] build = true` is added to the env of
+//!   the *later* buildpacks: root dirs first, then `env/`, then `env.build/` (`setupEnv`).
+//!   Layers whose types are all false are renamed `<layer>.ignore`.
+//! - Entries a buildpack met (not listed in `build.toml` `[[unmet]]`) leave the plan of later
+//!   buildpacks.
+
+use super::detector::{Detected, path_string};
+use super::plan::{self, PlanEntry};
+use super::restorer::{CachedLayer, RestoredLayer, identity};
+use super::{Log, Workspace, buildpack_env, escape_id, run_captured};
+use crate::engine::{BuildRequest, EngineError, GroupEntry};
+use crate::results::LayerState;
+use libcnb_exec_env::Launch;
+use libcnb_exec_env::exec_env::ExecEnvSelector;
+use std::path::Path;
+
+/// A layer at the end of the build.
+#[derive(Clone, Debug)]
+pub(crate) struct BuiltLayer {
+    pub(crate) buildpack_id: String,
+    pub(crate) name: String,
+    pub(crate) types: CachedLayer,
+    pub(crate) exec_env: Option<Vec<String>>,
+    pub(crate) state: LayerState,
+}
+
+/// What one buildpack declared.
+#[derive(Clone, Debug)]
+pub(crate) struct BuiltBuildpack {
+    pub(crate) entry: GroupEntry,
+    pub(crate) launch: Launch,
+}
+
+/// The build phase's result.
+pub(crate) struct Built {
+    pub(crate) buildpacks: Vec<BuiltBuildpack>,
+    pub(crate) layers: Vec<BuiltLayer>,
+}
+
+/// Runs every buildpack of the group.
+pub(crate) fn build(
+    request: &BuildRequest,
+    workspace: &Workspace,
+    detected: &Detected,
+    restored: &[RestoredLayer],
+    log: &mut Log,
+) -> Result<Built, EngineError> {
+    let mut env = workspace.base_env.clone();
+    let mut entries: Vec<PlanEntry> = detected.resolved.entries.clone();
+    let mut built = Built {
+        buildpacks: Vec::new(),
+        layers: Vec::new(),
+    };
+    let plan_root = tempfile::Builder::new()
+        .prefix("plans.")
+        .tempdir()
+        .map_err(EngineError::io("cannot create the plan directory"))?;
+    for entry in &detected.group {
+        let buildpack = &entry.buildpack;
+        let id = &buildpack.id;
+        log.line(&format!(
+            "Running build for buildpack {id}@{}",
+            buildpack.version
+        ));
+        let bp_layers = workspace.layers_dir.join(escape_id(id));
+        let plan_dir = plan_root.path().join(escape_id(id));
+        for dir in [&bp_layers, &plan_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(EngineError::io(format!("cannot create {}", dir.display())))?;
+        }
+        let requires = plan::plan_for(&entries, id);
+        let plan_path = plan_dir.join("plan.toml");
+        std::fs::write(&plan_path, plan::buildpack_plan_toml(&requires)).map_err(
+            EngineError::io(format!("cannot write {}", plan_path.display())),
+        )?;
+
+        let mut command = std::process::Command::new(buildpack.dir.join("bin").join("build"));
+        command
+            .arg(&bp_layers)
+            .arg(&workspace.platform_dir)
+            .arg(&plan_path)
+            .current_dir(&workspace.app_dir);
+        let mut vars = buildpack_env(request, workspace, buildpack, &env)?;
+        vars.push(("CNB_BUILDPACK_DIR".into(), path_string(&buildpack.dir)));
+        if buildpack.descriptor.api >= (0, 8) {
+            vars.push((
+                "CNB_PLATFORM_DIR".into(),
+                path_string(&workspace.platform_dir),
+            ));
+            vars.push(("CNB_BP_PLAN_PATH".into(), path_string(&plan_path)));
+            vars.push(("CNB_LAYERS_DIR".into(), path_string(&bp_layers)));
+        }
+        command.env_clear().envs(vars);
+        let (code, _) =
+            run_captured(command, log, &format!("{id} build")).map_err(EngineError::io(
+                format!("cannot run {}", buildpack.dir.join("bin/build").display()),
+            ))?;
+        if code != Some(0) {
+            return Err(EngineError::BuildpackFailed {
+                buildpack_id: id.clone(),
+                code: code.map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+                output: log.take(),
+            });
+        }
+
+        let layers = process_layers(request, id, &bp_layers, restored)?;
+        for layer in &layers {
+            if !layer.types.build {
+                continue;
+            }
+            let path = bp_layers.join(&layer.name);
+            env.add_root_dir(&path);
+            for dir in ["env", "env.build"] {
+                env.add_env_dir(&path.join(dir))
+                    .map_err(EngineError::io(format!(
+                        "cannot read env files in {}",
+                        path.join(dir).display()
+                    )))?;
+            }
+        }
+        built.layers.extend(layers);
+
+        let unmet = read_unmet(id, &bp_layers.join("build.toml"))?;
+        let met: Vec<String> = requires
+            .iter()
+            .map(|require| require.name.clone())
+            .filter(|name| !unmet.contains(name))
+            .collect();
+        plan::filter_met(&mut entries, &met);
+
+        let launch_path = bp_layers.join("launch.toml");
+        let launch = if launch_path.is_file() {
+            let launch = Launch::read(&launch_path).map_err(|error| {
+                EngineError::InvalidBuildpackOutput {
+                    buildpack_id: id.clone(),
+                    path: launch_path.clone(),
+                    reason: error.to_string(),
+                }
+            })?;
+            launch
+                .validate()
+                .map_err(|error| EngineError::InvalidBuildpackOutput {
+                    buildpack_id: id.clone(),
+                    path: launch_path.clone(),
+                    reason: error.to_string(),
+                })?;
+            launch
+        } else {
+            Launch::default()
+        };
+        built.buildpacks.push(BuiltBuildpack {
+            entry: entry.clone(),
+            launch,
+        });
+    }
+    Ok(built)
+}
+
+/// Reads every `<layer>.toml` of a buildpack (lifecycle `eachLayer`: `*.toml` files but
+/// `launch.toml`, `build.toml`, `store.toml`), in name order.
+fn process_layers(
+    request: &BuildRequest,
+    buildpack_id: &str,
+    bp_layers: &Path,
+    restored: &[RestoredLayer],
+) -> Result<Vec<BuiltLayer>, EngineError> {
+    let mut names: Vec<String> = std::fs::read_dir(bp_layers)
+        .map_err(EngineError::io(format!(
+            "cannot read {}",
+            bp_layers.display()
+        )))?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_dir()))
+        .filter_map(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .strip_suffix(".toml")
+                .map(str::to_owned)
+        })
+        .filter(|name| !["launch", "build", "store"].contains(&name.as_str()))
+        .collect();
+    names.sort();
+    let mut layers = Vec::new();
+    for name in names {
+        let toml_path = bp_layers.join(format!("{name}.toml"));
+        let invalid = |reason: String| EngineError::InvalidBuildpackOutput {
+            buildpack_id: buildpack_id.to_owned(),
+            path: toml_path.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(&toml_path).map_err(|e| invalid(e.to_string()))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let flag = |key: &str| {
+            table
+                .get("types")
+                .and_then(|types| types.get(key))
+                .and_then(toml::Value::as_bool)
+                .unwrap_or(false)
+        };
+        let types = CachedLayer {
+            launch: flag("launch"),
+            build: flag("build"),
+            cache: flag("cache"),
+        };
+        let exec_env: Option<Vec<String>> = table
+            .get("metadata")
+            .and_then(|metadata| metadata.get(libcnb_exec_env::layers::EXEC_ENV_METADATA_KEY))
+            .and_then(toml::Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(toml::Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            });
+        let dir = bp_layers.join(&name);
+        if !types.launch && !types.build && !types.cache {
+            // buildpack/build.go renameLayerDirIfNeeded.
+            if dir.exists() {
+                std::fs::rename(&dir, bp_layers.join(format!("{name}.ignore"))).map_err(
+                    EngineError::io(format!("cannot rename {} to .ignore", dir.display())),
+                )?;
+            }
+        } else if types.launch && !dir.is_dir() {
+            return Err(invalid(format!(
+                "layer `{name}` is launch = true but its directory {} does not exist (the built-in engine has no previous image to reuse it from)",
+                dir.display()
+            )));
+        }
+        let other_env = exec_env.as_ref().is_some_and(|list| {
+            ExecEnvSelector::from_names(list)
+                .map(|selector| !selector.matches(&request.exec_env))
+                .unwrap_or(false)
+        });
+        let was_restored = restored
+            .iter()
+            .find(|layer| layer.buildpack_id == buildpack_id && layer.name == name);
+        let state = if other_env {
+            LayerState::Retained
+        } else if was_restored.is_some_and(|layer| layer.identity == identity(&dir)) {
+            LayerState::Restored
+        } else {
+            LayerState::Created
+        };
+        layers.push(BuiltLayer {
+            buildpack_id: buildpack_id.to_owned(),
+            name,
+            types,
+            exec_env,
+            state,
+        });
+    }
+    Ok(layers)
+}
+
+fn read_unmet(buildpack_id: &str, path: &Path) -> Result<Vec<String>, EngineError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(Vec::new());
+    };
+    let invalid = |reason: String| EngineError::InvalidBuildpackOutput {
+        buildpack_id: buildpack_id.to_owned(),
+        path: path.to_path_buf(),
+        reason,
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let mut names = Vec::new();
+    for unmet in table
+        .get("unmet")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match unmet.get("name").and_then(toml::Value::as_str) {
+            Some(name) if !name.is_empty() => names.push(name.to_owned()),
+            _ => return Err(invalid("unmet.name is required".to_owned())),
+        }
+    }
+    Ok(names)
+}

@@ -1,0 +1,274 @@
+//! Launching a process of the image stand-in, as the lifecycle's launcher does
+//! (`launch/launcher.go`, `launch/process.go`, `env/launch.go`).
+//!
+//! - The launch's `CNB_EXEC_ENV` comes from the launch (the container env), default
+//!   `production`; the image label is *not* read.
+//! - A process is eligible when it has no `exec-env`, lists the environment, or lists `"*"`.
+//!   The real launcher then treats an ineligible name as a command to run; here it is an error
+//!   that says which environment the process needs and how to pass it.
+//! - Env: the container env minus `CNB_LAYERS_DIR`, `CNB_APP_DIR`, `CNB_PROCESS_TYPE`,
+//!   `CNB_PLATFORM_API`, `CNB_DEPRECATION_MODE`; then, buildpack by buildpack in group order,
+//!   every layer's `bin/` and `lib/` (`PATH`, `LD_LIBRARY_PATH`), then every layer's `env/`,
+//!   `env.launch/` and `env.launch/<process>/`.
+//! - User arguments replace the process's default arguments (Buildpack API >= 0.9).
+//!
+//! Test results (this crate's convention, see the README): a `test` process gets a
+//! [`TestReport`]: pass/fail, duration, and the results file it declared through
+//! `CNB_TEST_RESULTS_PATH` / `CNB_TEST_RESULTS_FORMAT` in its launch env, or the image labels
+//! `io.buildpacks.test.results-path` / `io.buildpacks.test.results-format`.
+
+use super::env_files::Env;
+use super::escape_id;
+use super::exporter::{ImageConfig, ImageMetadata, ImageProcess};
+use crate::engine::{EngineError, LaunchRequest, LaunchResult};
+use crate::results::{TestReport, TestResultsFile, TestResultsFormat};
+use libcnb_exec_env::ExecEnv;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The env var naming a test process's results file (relative to the app directory).
+pub const TEST_RESULTS_PATH_ENV: &str = "CNB_TEST_RESULTS_PATH";
+/// The env var naming its format (`junit`, `tap`).
+pub const TEST_RESULTS_FORMAT_ENV: &str = "CNB_TEST_RESULTS_FORMAT";
+/// The image label naming a test results file (when no env var does).
+pub const TEST_RESULTS_PATH_LABEL: &str = "io.buildpacks.test.results-path";
+/// The image label naming its format.
+pub const TEST_RESULTS_FORMAT_LABEL: &str = "io.buildpacks.test.results-format";
+
+/// Reads the image stand-in's process metadata and config.
+pub(crate) fn read_image(image_dir: &Path) -> Result<(ImageMetadata, ImageConfig), EngineError> {
+    let read = |path: PathBuf| -> Result<String, EngineError> {
+        std::fs::read_to_string(&path).map_err(|error| EngineError::InvalidImage {
+            path: path.clone(),
+            reason: format!("{error} (is this the output of a build?)"),
+        })
+    };
+    let metadata_path = image_dir.join("layers/config/metadata.toml");
+    let metadata: ImageMetadata =
+        toml::from_str(&read(metadata_path.clone())?).map_err(|error| {
+            EngineError::InvalidImage {
+                path: metadata_path,
+                reason: error.to_string(),
+            }
+        })?;
+    let config_path = image_dir.join("image.toml");
+    let config: ImageConfig =
+        toml::from_str(&read(config_path.clone())?).map_err(|error| EngineError::InvalidImage {
+            path: config_path,
+            reason: error.to_string(),
+        })?;
+    Ok((metadata, config))
+}
+
+/// Picks the process: by type, or the default; checks its eligibility.
+pub(crate) fn select_process(
+    image_dir: &Path,
+    metadata: &ImageMetadata,
+    wanted: Option<&str>,
+    exec_env: Option<&ExecEnv>,
+) -> Result<ImageProcess, EngineError> {
+    let name = match wanted {
+        Some(name) => name.to_owned(),
+        None => metadata
+            .default_process
+            .clone()
+            .ok_or_else(|| EngineError::NoDefaultProcess(image_dir.to_path_buf()))?,
+    };
+    let process = metadata
+        .processes
+        .iter()
+        .find(|process| process.r#type == name)
+        .ok_or_else(|| EngineError::NoSuchProcess {
+            image_dir: image_dir.to_path_buf(),
+            process: name.clone(),
+            available: metadata
+                .processes
+                .iter()
+                .map(|p| p.r#type.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let current = exec_env.cloned().unwrap_or_default();
+    let selector = process.selector();
+    if !selector.matches(&current) {
+        return Err(EngineError::NotEligible {
+            process: name,
+            first: process.exec_env.first().cloned().unwrap_or_default(),
+            needs: selector,
+            current,
+            unset: if exec_env.is_none() {
+                " (CNB_EXEC_ENV is unset, which means production)"
+            } else {
+                ""
+            },
+        });
+    }
+    Ok(process.clone())
+}
+
+/// Launches a process of an exported image.
+///
+/// # Errors
+/// See [`EngineError`]: no such process, no default, not eligible, I/O.
+pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
+    let (metadata, config) = read_image(&request.image_dir)?;
+    let process = select_process(
+        &request.image_dir,
+        &metadata,
+        request.process.as_deref(),
+        request.exec_env.as_ref(),
+    )?;
+    let app_dir = request.image_dir.join("workspace");
+    let layers_dir = request.image_dir.join("layers");
+
+    // The container env: this process's env, plus `docker run -e` values.
+    let mut container: Vec<(String, String)> = std::env::vars()
+        .filter(|(key, _)| key != libcnb_exec_env::CNB_EXEC_ENV)
+        .collect();
+    if let Some(env) = &request.exec_env {
+        container.push((libcnb_exec_env::CNB_EXEC_ENV.to_owned(), env.to_string()));
+    }
+    container.extend(request.env.clone());
+    let mut env = Env::launch(container);
+    for buildpack in &metadata.buildpacks {
+        let dir = layers_dir.join(escape_id(&buildpack.id));
+        let layers = layer_dirs(&dir);
+        for layer in &layers {
+            env.add_root_dir(layer);
+        }
+        for layer in &layers {
+            let mut dirs = vec![layer.join("env"), layer.join("env.launch")];
+            dirs.push(layer.join("env.launch").join(&process.r#type));
+            for env_dir in dirs {
+                env.add_env_dir(&env_dir).map_err(EngineError::io(format!(
+                    "cannot read env files in {}",
+                    env_dir.display()
+                )))?;
+            }
+        }
+    }
+
+    let args = request.args.clone().unwrap_or_else(|| process.args.clone());
+    let working_dir = process
+        .working_dir
+        .as_ref()
+        .map_or_else(|| app_dir.clone(), |dir| app_dir.join(dir));
+    let Some((program, leading)) = process.command.split_first() else {
+        return Err(EngineError::InvalidImage {
+            path: request.image_dir.join("layers/config/metadata.toml"),
+            reason: format!("process `{}` has an empty command", process.r#type),
+        });
+    };
+    let mut command = std::process::Command::new(program);
+    command
+        .args(leading)
+        .args(&args)
+        .current_dir(&working_dir)
+        .env_clear()
+        .envs(&env.vars)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(EngineError::io(format!(
+        "cannot start process `{}` ({program}) in {}",
+        process.r#type,
+        working_dir.display()
+    )))?;
+    let stdout = child.stdout.take().map(reader_thread);
+    let stderr = child.stderr.take().map(reader_thread);
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(EngineError::io("cannot wait for the process"))?
+        {
+            break Some(status);
+        }
+        if request
+            .timeout
+            .is_some_and(|timeout| started.elapsed() >= timeout)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let duration = started.elapsed();
+    let join = |handle: Option<std::thread::JoinHandle<String>>| {
+        handle.and_then(|h| h.join().ok()).unwrap_or_default()
+    };
+    let mut stderr_text = join(stderr);
+    if status.is_none() {
+        stderr_text.push_str(&format!(
+            "\ncnb-local: process `{}` killed after {:?}\n",
+            process.r#type,
+            request.timeout.unwrap_or_default()
+        ));
+    }
+    let exit_code = status.and_then(|status| status.code());
+    let test = (process.r#type == "test").then(|| TestReport {
+        passed: exit_code == Some(0),
+        duration,
+        results_file: results_file(&env, &config, &app_dir),
+    });
+    Ok(LaunchResult {
+        process_type: process.r#type,
+        exit_code,
+        stdout: join(stdout),
+        stderr: stderr_text,
+        duration,
+        test,
+    })
+}
+
+fn reader_thread(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// The layer directories of a buildpack in the image, in name order.
+fn layer_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut layers: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    layers.sort();
+    layers
+}
+
+fn results_file(env: &Env, config: &ImageConfig, app_dir: &Path) -> Option<TestResultsFile> {
+    let (path, format) = match env.vars.get(TEST_RESULTS_PATH_ENV) {
+        Some(path) => (path.clone(), env.vars.get(TEST_RESULTS_FORMAT_ENV).cloned()),
+        None => (
+            config.labels.get(TEST_RESULTS_PATH_LABEL)?.clone(),
+            config.labels.get(TEST_RESULTS_FORMAT_LABEL).cloned(),
+        ),
+    };
+    let path = app_dir.join(path);
+    let content = std::fs::read_to_string(&path).ok()?;
+    let format = format.map_or_else(
+        || {
+            if path.extension().is_some_and(|ext| ext == "xml") {
+                TestResultsFormat::Junit
+            } else {
+                TestResultsFormat::Tap
+            }
+        },
+        |format| format.parse().unwrap_or(TestResultsFormat::Tap),
+    );
+    Some(TestResultsFile {
+        format,
+        path,
+        content,
+    })
+}

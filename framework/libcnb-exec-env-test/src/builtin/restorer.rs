@@ -1,0 +1,294 @@
+//! The restore phase, and the cache it restores from.
+//!
+//! Semantics (lifecycle `phase/restorer.go`, `phase/cache.go`):
+//! - only layers of buildpacks in the detected group, and only those the cache recorded with
+//!   `cache = true`, are restored;
+//! - a restored `<layer>.toml` carries the layer's `[metadata]` but **no `[types]`**: the
+//!   buildpack must set the types again during build, or the layer is neither exported nor
+//!   cached again (that is how layers leave the cache: eviction);
+//! - the cache is rewritten after every successful build from the layers marked `cache = true`
+//!   at the end of that build.
+//!
+//! The built-in cache lives in `<cache>/builtin/`: `metadata.toml` (layer types per buildpack)
+//! and `layers/<buildpack>/<layer>/` plus `<layer>.toml`. A corrupt or unreadable cache is
+//! reported and treated as empty, never a crash. `<cache>/.lock` serializes builds sharing a
+//! cache directory.
+
+use super::{Log, copy_dir, escape_id, remove_path};
+use crate::engine::{EngineError, GroupEntry};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a build waits for another build holding the cache lock.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
+const CACHE_FORMAT: u32 = 1;
+
+/// An exclusive lock on a cache directory, released on drop.
+pub(crate) struct CacheLock {
+    _file: std::fs::File,
+}
+
+impl CacheLock {
+    /// Takes the lock on `<cache_dir>/.lock`, waiting for another build that holds it.
+    pub(crate) fn acquire(cache_dir: &Path, log: &mut Log) -> Result<Self, EngineError> {
+        Self::acquire_within(cache_dir, log, LOCK_TIMEOUT)
+    }
+
+    pub(crate) fn acquire_within(
+        cache_dir: &Path,
+        log: &mut Log,
+        timeout: Duration,
+    ) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(cache_dir).map_err(EngineError::io(format!(
+            "cannot create the cache directory {}",
+            cache_dir.display()
+        )))?;
+        let path = cache_dir.join(".lock");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(EngineError::io(format!("cannot open {}", path.display())))?;
+        let started = Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    if started.elapsed() >= timeout {
+                        return Err(EngineError::CacheLocked {
+                            dir: cache_dir.to_path_buf(),
+                            lock: path,
+                            holder: if holder.trim().is_empty() {
+                                "unknown process".to_owned()
+                            } else {
+                                holder.trim().to_owned()
+                            },
+                            waited: timeout,
+                        });
+                    }
+                    if !told {
+                        log.line(&format!(
+                            "Waiting for the cache {}: another build holds it ({})",
+                            cache_dir.display(),
+                            holder.trim()
+                        ));
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::Error(error)) => {
+                    return Err(EngineError::io(format!("cannot lock {}", path.display()))(
+                        error,
+                    ));
+                }
+            }
+        }
+        let _ = file.set_len(0);
+        let _ = write!(file, "pid {}", std::process::id());
+        Ok(Self { _file: file })
+    }
+}
+
+/// The types of a cached layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CachedLayer {
+    pub(crate) launch: bool,
+    pub(crate) build: bool,
+    pub(crate) cache: bool,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Metadata {
+    format: u32,
+    #[serde(default)]
+    buildpacks: BTreeMap<String, BTreeMap<String, CachedLayer>>,
+}
+
+/// The built-in cache of a cache directory.
+pub(crate) struct Cache {
+    root: PathBuf,
+    metadata: Metadata,
+}
+
+/// A layer put in place by the restorer.
+#[derive(Clone, Debug)]
+pub(crate) struct RestoredLayer {
+    pub(crate) buildpack_id: String,
+    pub(crate) name: String,
+    /// The restored directory's identity, to tell "kept" from "recreated" after the build.
+    pub(crate) identity: Option<(u64, u64)>,
+}
+
+/// The (device, inode) of a path.
+pub(crate) fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|meta| (meta.dev(), meta.ino()))
+}
+
+impl Cache {
+    /// Opens `<cache_dir>/builtin`; a corrupt cache is reported and emptied.
+    pub(crate) fn open(cache_dir: &Path, log: &mut Log) -> Result<Self, EngineError> {
+        let root = cache_dir.join("builtin");
+        let path = root.join("metadata.toml");
+        let metadata = match std::fs::read_to_string(&path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                log.line("Layer cache not found");
+                Metadata::default()
+            }
+            Err(error) => {
+                log.line(&format!(
+                    "Warning: ignoring the unreadable cache {}: {error}",
+                    path.display()
+                ));
+                Metadata::default()
+            }
+            Ok(text) => match toml::from_str::<Metadata>(&text) {
+                Ok(metadata) if metadata.format == CACHE_FORMAT => metadata,
+                Ok(metadata) => {
+                    log.line(&format!(
+                        "Warning: ignoring the cache {}: format {} is not {CACHE_FORMAT}",
+                        path.display(),
+                        metadata.format
+                    ));
+                    Metadata::default()
+                }
+                Err(error) => {
+                    log.line(&format!(
+                        "Warning: the cache metadata {} is corrupt, starting with an empty cache: {}",
+                        path.display(),
+                        error.message()
+                    ));
+                    Metadata::default()
+                }
+            },
+        };
+        Ok(Self { root, metadata })
+    }
+
+    /// Restores the group's `cache = true` layers into `layers_dir`, `<layer>.toml` without
+    /// `[types]`.
+    pub(crate) fn restore(
+        &self,
+        group: &[GroupEntry],
+        layers_dir: &Path,
+        log: &mut Log,
+    ) -> Result<Vec<RestoredLayer>, EngineError> {
+        let mut restored = Vec::new();
+        for entry in group {
+            let id = &entry.buildpack.id;
+            let Some(layers) = self.metadata.buildpacks.get(id) else {
+                continue;
+            };
+            let cached_dir = self.root.join("layers").join(escape_id(id));
+            let target_dir = layers_dir.join(escape_id(id));
+            for (name, types) in layers {
+                if !types.cache {
+                    continue;
+                }
+                let source = cached_dir.join(name);
+                let toml_path = cached_dir.join(format!("{name}.toml"));
+                let content = std::fs::read_to_string(&toml_path)
+                    .ok()
+                    .and_then(|text| toml::from_str::<toml::Table>(&text).ok());
+                let (Some(mut content), true) = (content, source.is_dir()) else {
+                    log.line(&format!(
+                        "Warning: skipping restore for layer {id}:{name}: its cached files are missing or corrupt"
+                    ));
+                    continue;
+                };
+                // phase/restorer.go: "<layer>.toml files never contain layer types information"
+                // at this point; the buildpack sets them again during build.
+                content.remove("types");
+                let target = target_dir.join(name);
+                let io = |what: &str| {
+                    EngineError::io(format!("cannot restore layer {id}:{name} ({what})"))
+                };
+                std::fs::create_dir_all(&target_dir).map_err(io("create dir"))?;
+                remove_path(&target).map_err(io("clear target"))?;
+                if let Err(error) = copy_dir(&source, &target, &[]) {
+                    log.line(&format!(
+                        "Warning: skipping restore for layer {id}:{name}: {error}"
+                    ));
+                    let _ = remove_path(&target);
+                    continue;
+                }
+                let text = toml::to_string(&content).unwrap_or_default();
+                std::fs::write(target_dir.join(format!("{name}.toml")), text)
+                    .map_err(io("write toml"))?;
+                log.line(&format!("Restoring data for \"{id}:{name}\" from cache"));
+                restored.push(RestoredLayer {
+                    buildpack_id: id.clone(),
+                    name: name.clone(),
+                    identity: identity(&target),
+                });
+            }
+        }
+        Ok(restored)
+    }
+
+    /// Replaces the cache with the `cache = true` layers of this build.
+    pub(crate) fn save(
+        &self,
+        layers: &[(String, String, CachedLayer)],
+        layers_dir: &Path,
+        log: &mut Log,
+    ) -> Result<(), EngineError> {
+        let staging = self.root.with_file_name("builtin.staging");
+        let io = |what: String| EngineError::io(what);
+        remove_path(&staging).map_err(io(format!("cannot clear {}", staging.display())))?;
+        let mut metadata = Metadata {
+            format: CACHE_FORMAT,
+            buildpacks: BTreeMap::new(),
+        };
+        for (id, name, types) in layers {
+            if !types.cache {
+                continue;
+            }
+            let from = layers_dir.join(escape_id(id));
+            let to = staging.join("layers").join(escape_id(id));
+            std::fs::create_dir_all(&to).map_err(io(format!("cannot create {}", to.display())))?;
+            if from.join(name).is_dir() {
+                copy_dir(&from.join(name), &to.join(name), &[])
+                    .map_err(io(format!("cannot cache layer {id}:{name}")))?;
+            } else {
+                std::fs::create_dir_all(to.join(name))
+                    .map_err(io(format!("cannot cache layer {id}:{name}")))?;
+            }
+            std::fs::copy(
+                from.join(format!("{name}.toml")),
+                to.join(format!("{name}.toml")),
+            )
+            .map_err(io(format!("cannot cache layer {id}:{name}.toml")))?;
+            log.line(&format!("Adding cache layer \"{id}:{name}\""));
+            metadata
+                .buildpacks
+                .entry(id.clone())
+                .or_default()
+                .insert(name.clone(), types.clone());
+        }
+        std::fs::create_dir_all(&staging)
+            .map_err(io(format!("cannot create {}", staging.display())))?;
+        let text = toml::to_string(&metadata).unwrap_or_default();
+        std::fs::write(staging.join("metadata.toml"), text)
+            .map_err(io(format!("cannot write {}", staging.display())))?;
+        let old = self.root.with_file_name("builtin.old");
+        remove_path(&old).map_err(io(format!("cannot clear {}", old.display())))?;
+        if self.root.exists() {
+            std::fs::rename(&self.root, &old)
+                .map_err(io(format!("cannot replace {}", self.root.display())))?;
+        }
+        std::fs::rename(&staging, &self.root)
+            .map_err(io(format!("cannot replace {}", self.root.display())))?;
+        remove_path(&old).map_err(io(format!("cannot remove {}", old.display())))?;
+        Ok(())
+    }
+}
