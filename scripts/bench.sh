@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Benchmarks of libcnb-exec-env (see BENCHMARKS.md). Benchmarks are not tests: nothing here fails
+# on a slow figure; goals are printed as met / MISSED.
+#
+#   scripts/bench.sh                 short run (a few minutes): overhead + environments
+#   scripts/bench.sh --long          more rounds, more repetitions, bigger scale apps
+#   scripts/bench.sh overhead        part 1 only (framework vs plain libcnb no-op buildpacks)
+#   scripts/bench.sh environments    parts 2-5 only (example buildpacks on the local platform)
+#
+# Results: benches/results/latest/*.json (and the printed summary).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/benches/results/latest"
+TARGET=x86_64-unknown-linux-musl
+LONG=0
+PARTS=()
+for arg in "$@"; do
+  case "$arg" in
+    --long) LONG=1 ;;
+    overhead | environments) PARTS+=("$arg") ;;
+    -h | --help)
+      sed -n '2,10p' "$0"
+      exit 0
+      ;;
+    *)
+      echo "unknown argument: $arg (see --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(overhead environments)
+mkdir -p "$OUT"
+
+machine() {
+  echo "== Machine"
+  echo "  nproc: $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "  $(rustc --version); $(cargo --version)"
+  echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  python3 - "$OUT/machine.json" <<'EOF'
+import json, os, subprocess, sys
+def cmd(*a):
+    try:
+        return subprocess.run(a, capture_output=True, text=True, check=False).stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None)
+json.dump({"nproc": os.cpu_count(), "cpu": cpu, "rustc": cmd("rustc", "--version"),
+           "node": cmd("node", "--version"), "npm": cmd("npm", "--version"), "go": cmd("go", "version"),
+           "ruby": cmd("ruby", "--version"), "valgrind": cmd("valgrind", "--version"),
+           "loadavg": open("/proc/loadavg").read().split()[:3]}, open(sys.argv[1], "w"), indent=2)
+EOF
+}
+
+# Part 1: a no-op buildpack on the framework vs on plain libcnb 0.30, musl release.
+overhead() {
+  echo "== Part 1: framework overhead (no-op buildpack, $TARGET release)"
+  if ! rustc --print target-libdir --target "$TARGET" >/dev/null 2>&1 ||
+    [ ! -d "$(rustc --print target-libdir --target "$TARGET" 2>/dev/null)" ]; then
+    echo "  SKIPPED: Rust target $TARGET is not installed (rustup target add $TARGET)"
+    return 0
+  fi
+  if ! command -v musl-gcc >/dev/null; then
+    echo "  SKIPPED: musl-gcc not found (apt-get install musl-tools)"
+    return 0
+  fi
+  local dir="$ROOT/benches/overhead"
+  local packaged="$dir/packaged/$TARGET/release"
+  (cd "$dir" && cargo build --quiet --release --target "$TARGET" --workspace)
+  if command -v cargo-libcnb >/dev/null; then
+    for bp in noop-framework noop-libcnb; do
+      (cd "$dir/$bp" && cargo libcnb package --release >/dev/null 2>&1) || {
+        echo "  cargo libcnb package failed for $bp" >&2
+        exit 1
+      }
+    done
+  else
+    # The same layout by hand: bin/build, bin/detect -> build, buildpack.toml.
+    for bp in noop-framework noop-libcnb; do
+      local dest="$packaged/bench_$bp"
+      rm -rf "$dest" && mkdir -p "$dest/bin"
+      cp "$dir/target/$TARGET/release/$bp" "$dest/bin/build"
+      ln -s build "$dest/bin/detect"
+      cp "$dir/$bp/buildpack.toml" "$dest/"
+    done
+  fi
+  local rounds=1000
+  [ "$LONG" = 1 ] && rounds=5000
+  local callgrind=()
+  command -v valgrind >/dev/null && callgrind=(--callgrind)
+  [ ${#callgrind[@]} -eq 0 ] && echo "  (valgrind not installed: no instruction counts; apt-get install valgrind)"
+  python3 "$dir/overhead.py" --framework "$packaged/bench_noop-framework" \
+    --libcnb "$packaged/bench_noop-libcnb" --floor "$dir/target/$TARGET/release/noop-floor" \
+    --rounds "$rounds" "${callgrind[@]}" --json "$OUT/overhead.json" | sed 's/^/  /'
+
+  # Size with LTO + one codegen unit, and what the framework binary links twice.
+  (cd "$dir" && cargo build --quiet --profile release-lto --target "$TARGET" -p noop-framework -p noop-libcnb)
+  python3 - "$dir/target/$TARGET/release-lto" "$OUT/overhead.json" <<'EOF'
+import json, sys
+from pathlib import Path
+d = Path(sys.argv[1]); a = (d / "noop-framework").stat().st_size; b = (d / "noop-libcnb").stat().st_size
+print(f"    size with lto=true, codegen-units=1: framework {a} B, libcnb {b} B, ratio {a / b:.3f}")
+results = json.loads(Path(sys.argv[2]).read_text())
+results["size_lto"] = {"framework_bytes": a, "libcnb_bytes": b, "ratio": a / b}
+Path(sys.argv[2]).write_text(json.dumps(results, indent=2) + "\n")
+EOF
+  local dups
+  dups="$(cd "$dir" && cargo tree --quiet -p noop-framework -e normal,no-proc-macro --target "$TARGET" -d --depth 0 2>/dev/null | grep -E '^[a-z]' | sort -u | tr '\n' ' ')"
+  echo "    crates linked in two versions into the framework no-op: ${dups:-none}"
+}
+
+environments() {
+  echo "== Parts 2-5: environments, rebuilds, local-platform overhead, scale"
+  local args=()
+  [ "$LONG" = 1 ] && args+=(--long)
+  python3 "$ROOT/benches/environments/environments.py" --root "$ROOT" --json "$OUT/environments.json" "${args[@]}"
+}
+
+machine
+for part in "${PARTS[@]}"; do
+  "$part"
+done
+echo "== Results in ${OUT#"$ROOT"/}/"
