@@ -34,12 +34,12 @@ pub(crate) struct Caches {
 
 fn cache_layer(
     context: &BuildContext<GoBuildpack>,
-    name: LayerName,
+    name: &LayerName,
     variable: &str,
     at_launch: bool,
 ) -> Result<PathBuf, libcnb::Error<GoBuildpackError>> {
     let layer = context.shared_cached_layer(
-        &name,
+        name,
         CachedLayerDefinition {
             build: false,
             launch: at_launch,
@@ -76,10 +76,15 @@ pub(crate) fn provide(
     at_launch: bool,
 ) -> Result<Caches, libcnb::Error<GoBuildpackError>> {
     Ok(Caches {
-        build: cache_layer(context, layer_name!("go-build-cache"), "GOCACHE", at_launch)?,
+        build: cache_layer(
+            context,
+            &layer_name!("go-build-cache"),
+            "GOCACHE",
+            at_launch,
+        )?,
         modules: cache_layer(
             context,
-            layer_name!("go-mod-cache"),
+            &layer_name!("go-mod-cache"),
             "GOMODCACHE",
             at_launch,
         )?,
@@ -116,6 +121,32 @@ fn failed_module(stdout: &str) -> Option<GoBuildpackError> {
         })
 }
 
+/// The module named by a `go: <module>@<version>: <reason>` line on standard error, which the
+/// `go` command prints when the module graph itself cannot be loaded.
+fn failed_module_in_stderr(stderr: &str) -> Option<GoBuildpackError> {
+    stderr.lines().enumerate().find_map(|(index, line)| {
+        let rest = line.strip_prefix("go: ")?;
+        let (module_version, reason) = rest.split_once(": ")?;
+        let (module, version) = module_version.split_once('@')?;
+        if module.is_empty() || version.is_empty() || module_version.contains(' ') {
+            return None;
+        }
+        let mut detail = reason.to_owned();
+        for more in stderr.lines().skip(index + 1) {
+            if more.starts_with("go: ") {
+                break;
+            }
+            detail.push('\n');
+            detail.push_str(more.trim());
+        }
+        Some(GoBuildpackError::ModuleDownload {
+            module: module.to_owned(),
+            version: version.to_owned(),
+            detail,
+        })
+    })
+}
+
 /// Fills the module cache with `go mod download` (skipped for vendored apps).
 pub(crate) fn download_modules(go: &Go, app_dir: &Path) -> Result<(), GoBuildpackError> {
     if is_vendored(app_dir) {
@@ -129,6 +160,9 @@ pub(crate) fn download_modules(go: &Go, app_dir: &Path) -> Result<(), GoBuildpac
         return Err(error);
     }
     if !output.success {
+        if let Some(error) = failed_module_in_stderr(&output.stderr) {
+            return Err(error);
+        }
         return Err(GoBuildpackError::Command {
             command: Go::display(&args),
             output: output.combined(),
@@ -165,6 +199,18 @@ mod tests {
             "cannot download module example.com/missing@v9.9.9: example.com/missing@v9.9.9: reading https://proxy.golang.org/...: 404 Not Found"
         );
         assert!(failed_module("{\"Path\":\"a\",\"Version\":\"v1\"}").is_none());
+    }
+
+    #[test]
+    fn names_the_module_from_a_graph_loading_error() {
+        let stderr = "go: github.com/google/uuid@v1.99.0: reading https://proxy.golang.org/github.com/google/uuid/@v/v1.99.0.mod: 403 Forbidden\n\tserver response: This module version is not available.\n";
+        let error = failed_module_in_stderr(stderr).unwrap().to_string();
+        assert!(
+            error.starts_with("cannot download module github.com/google/uuid@v1.99.0: reading https://proxy.golang.org/")
+                && error.contains("This module version is not available."),
+            "{error}"
+        );
+        assert!(failed_module_in_stderr("go: updates to go.mod needed; to update it:\n").is_none());
     }
 
     #[test]

@@ -166,6 +166,7 @@ pub(crate) fn provide(
     }
 }
 
+#[derive(Clone, Copy)]
 enum Source<'a> {
     /// Copy this `go`'s GOROOT.
     CopyFrom(&'a PathGo),
