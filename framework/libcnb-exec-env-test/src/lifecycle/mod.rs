@@ -21,7 +21,10 @@ mod report;
 mod user;
 
 use crate::engine::{BuildRequest, EngineError, LaunchRequest, LaunchResult, Progress};
-use crate::results::{BuildReport, EngineKind, Phase, PhaseOutput, ProcessReport};
+use crate::results::{
+    BuildReport, EngineKind, Phase, PhaseOutput, ProcessReport, TestReport, TestResultsFile,
+    TestResultsFormat,
+};
 use libcnb_exec_env::ExecEnv;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
@@ -474,6 +477,11 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         ],
     )?;
     let detect = report::detect_reports(&request.order, &run.output);
+    // 20: no group passed, 21: and a buildpack errored (`platform/exit.go`); anything else is
+    // the detector failing on its own (e.g. an unreadable buildpack.toml).
+    if !matches!(run.code, Some(0 | 20 | 21)) {
+        return Err(runner.failed(Phase::Detect, &run));
+    }
     if run.code != Some(0) {
         let details = detect
             .iter()
@@ -863,13 +871,80 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
             return Err(not_eligible(process, request.exec_env.as_ref()));
         }
     }
+    let test = (process_type == "test").then(|| TestReport {
+        passed: code == Some(0),
+        duration,
+        results_file: results_file(out, &request.env, &labels, &process_type),
+    });
     Ok(LaunchResult {
         process_type,
         exit_code: code,
         stdout,
         stderr,
         duration,
-        test: None,
+        test,
+    })
+}
+
+/// The results file a `test` process declared (this crate's convention, shared with the
+/// built-in engine): `CNB_TEST_RESULTS_PATH` / `CNB_TEST_RESULTS_FORMAT` from the launch env or a
+/// layer's `env/`, `env.launch/` or `env.launch/<process>/` files, else the image labels; the
+/// path is relative to the app directory.
+fn results_file(
+    out: &Path,
+    launch_env: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+    process_type: &str,
+) -> Option<TestResultsFile> {
+    let from_layers = |name: &str| -> Option<String> {
+        let layers = out.join("layers");
+        let mut found = None;
+        for bp in std::fs::read_dir(&layers).ok()?.flatten() {
+            for layer in std::fs::read_dir(bp.path()).into_iter().flatten().flatten() {
+                let layer = layer.path();
+                for dir in [
+                    layer.join("env"),
+                    layer.join("env.launch"),
+                    layer.join("env.launch").join(process_type),
+                ] {
+                    for suffix in ["", ".default", ".override"] {
+                        if let Ok(value) =
+                            std::fs::read_to_string(dir.join(format!("{name}{suffix}")))
+                        {
+                            found = Some(value.trim().to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        found
+    };
+    let lookup = |env: &str, label: &str| {
+        launch_env
+            .get(env)
+            .cloned()
+            .or_else(|| from_layers(env))
+            .or_else(|| labels.get(label).cloned())
+    };
+    let path = lookup(
+        crate::builtin::TEST_RESULTS_PATH_ENV,
+        crate::builtin::TEST_RESULTS_PATH_LABEL,
+    )?;
+    let format = lookup(
+        crate::builtin::TEST_RESULTS_FORMAT_ENV,
+        crate::builtin::TEST_RESULTS_FORMAT_LABEL,
+    );
+    let path = out.join("workspace").join(path);
+    let content = std::fs::read_to_string(&path).ok()?;
+    let format = match format {
+        Some(format) => format.parse().unwrap_or(TestResultsFormat::Tap),
+        None if path.extension().is_some_and(|ext| ext == "xml") => TestResultsFormat::Junit,
+        None => TestResultsFormat::Tap,
+    };
+    Some(TestResultsFile {
+        format,
+        path,
+        content,
     })
 }
 
@@ -885,7 +960,7 @@ fn not_eligible(process: &ProcessReport, exec_env: Option<&ExecEnv>) -> EngineEr
         first,
         current: exec_env.cloned().unwrap_or(ExecEnv::Production),
         unset: if exec_env.is_none() {
-            " (CNB_EXEC_ENV unset: production)"
+            " (CNB_EXEC_ENV is unset, which means production)"
         } else {
             ""
         },

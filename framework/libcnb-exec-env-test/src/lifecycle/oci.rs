@@ -13,13 +13,13 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 /// The run image reference given to the analyzer (`-run-image`) and in `run.toml`.
-pub const RUN_IMAGE: &str = "cnb-local/run:latest";
+pub(super) const RUN_IMAGE: &str = "cnb-local/run:latest";
 /// The app image reference given to the analyzer and the exporter.
-pub const APP_IMAGE: &str = "cnb-local/app:latest";
+pub(super) const APP_IMAGE: &str = "cnb-local/app:latest";
 
 /// The layout directory of `reference` (`name:tag`, Docker Hub) under `layout_dir`.
 #[must_use]
-pub fn layout_path(layout_dir: &Path, reference: &str) -> PathBuf {
+pub(super) fn layout_path(layout_dir: &Path, reference: &str) -> PathBuf {
     let (name, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
     layout_dir.join("index.docker.io").join(name).join(tag)
 }
@@ -45,7 +45,7 @@ fn write_blob(blobs: &Path, content: &[u8]) -> Result<(String, usize), EngineErr
 ///
 /// # Errors
 /// I/O.
-pub fn write_run_image(
+pub(super) fn write_run_image(
     layout_dir: &Path,
     target: &Target,
     uid: u32,
@@ -116,13 +116,13 @@ pub fn write_run_image(
 
 /// An image read from a layout.
 #[derive(Clone, Debug)]
-pub struct LayoutImage {
+pub(super) struct LayoutImage {
     /// The layout directory.
-    pub root: PathBuf,
+    pub(super) root: PathBuf,
     /// The config blob (`config` holds `Env`, `Entrypoint`, `Labels`, ...).
-    pub config: Value,
+    pub(super) config: Value,
     /// The layer blobs, bottom first, with their media types.
-    pub layers: Vec<(PathBuf, String)>,
+    pub(super) layers: Vec<(PathBuf, String)>,
 }
 
 fn read_json(path: &Path) -> Result<Value, EngineError> {
@@ -144,7 +144,7 @@ impl LayoutImage {
     ///
     /// # Errors
     /// Missing or malformed files.
-    pub fn read(root: &Path) -> Result<Self, EngineError> {
+    pub(super) fn read(root: &Path) -> Result<Self, EngineError> {
         let index = read_json(&root.join("index.json"))?;
         let manifest_digest = index["manifests"][0]["digest"].as_str();
         let manifest = read_json(&blob_path(root, manifest_digest)?)?;
@@ -169,7 +169,7 @@ impl LayoutImage {
 
     /// The image labels.
     #[must_use]
-    pub fn labels(&self) -> BTreeMap<String, String> {
+    pub(super) fn labels(&self) -> BTreeMap<String, String> {
         self.config["config"]["Labels"]
             .as_object()
             .map(|labels| {
@@ -183,7 +183,7 @@ impl LayoutImage {
 
     /// `config.Entrypoint`.
     #[must_use]
-    pub fn entrypoint(&self) -> Vec<String> {
+    pub(super) fn entrypoint(&self) -> Vec<String> {
         string_list(&self.config["config"]["Entrypoint"])
     }
 
@@ -193,7 +193,7 @@ impl LayoutImage {
     ///
     /// # Errors
     /// I/O, or an archive that cannot be read.
-    pub fn unpack(&self, moves: &[(PathBuf, PathBuf)]) -> Result<(), EngineError> {
+    pub(super) fn unpack(&self, moves: &[(PathBuf, PathBuf)]) -> Result<(), EngineError> {
         for (blob, media_type) in self.layers.iter().skip(1) {
             let file = std::fs::File::open(blob)
                 .map_err(EngineError::io(format!("cannot open {}", blob.display())))?;
@@ -222,7 +222,7 @@ fn string_list(value: &Value) -> Vec<String> {
 
 /// Maps an absolute image path onto this machine, or `None` when no prefix matches.
 #[must_use]
-pub fn relocate(path: &Path, moves: &[(PathBuf, PathBuf)]) -> Option<PathBuf> {
+pub(super) fn relocate(path: &Path, moves: &[(PathBuf, PathBuf)]) -> Option<PathBuf> {
     moves.iter().find_map(|(from, to)| {
         path.strip_prefix(from)
             .ok()

@@ -17,7 +17,7 @@ use std::path::Path;
 
 /// Escapes a buildpack id for a directory name, as the lifecycle does (`launch.EscapeID`).
 #[must_use]
-pub fn escape_id(id: &str) -> String {
+pub(super) fn escape_id(id: &str) -> String {
     id.replace('/', "_")
 }
 
@@ -30,7 +30,7 @@ struct Seen {
 /// Each buildpack's detection, in order of the order (first appearance of each id), from the
 /// detector's debug log.
 #[must_use]
-pub fn detect_reports(order: &Order, log: &str) -> Vec<DetectReport> {
+pub(super) fn detect_reports(order: &Order, log: &str) -> Vec<DetectReport> {
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
     let mut capturing: Option<String> = None;
     for line in log.lines() {
@@ -142,7 +142,7 @@ fn read_toml(path: &Path) -> Result<toml::Table, EngineError> {
 ///
 /// # Errors
 /// The file cannot be read.
-pub fn group_ids(group_toml: &Path) -> Result<Vec<String>, EngineError> {
+pub(super) fn group_ids(group_toml: &Path) -> Result<Vec<String>, EngineError> {
     let table = read_toml(group_toml)?;
     Ok(table
         .get("group")
@@ -162,7 +162,7 @@ pub fn group_ids(group_toml: &Path) -> Result<Vec<String>, EngineError> {
 ///
 /// # Errors
 /// The file cannot be read.
-pub fn plan_entries(plan_toml: &Path) -> Result<Vec<PlanEntryReport>, EngineError> {
+pub(super) fn plan_entries(plan_toml: &Path) -> Result<Vec<PlanEntryReport>, EngineError> {
     let table = read_toml(plan_toml)?;
     let mut reports = Vec::new();
     for entry in table
@@ -211,7 +211,7 @@ pub fn plan_entries(plan_toml: &Path) -> Result<Vec<PlanEntryReport>, EngineErro
 /// A cheap identity of a layer directory's content: every entry's path, type, size, inode and
 /// modification time. A layer kept as restored keeps it; one deleted and made again does not.
 #[must_use]
-pub fn fingerprint(dir: &Path) -> Option<Vec<(String, u64, u64, i64, i64)>> {
+pub(super) fn fingerprint(dir: &Path) -> Option<Vec<(String, u64, u64, i64, i64)>> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64, u64, i64, i64)>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -251,12 +251,12 @@ pub fn fingerprint(dir: &Path) -> Option<Vec<(String, u64, u64, i64, i64)>> {
 }
 
 /// The layers a buildpack had after restore: name -> content fingerprint (`None`: metadata only).
-pub type Restored = BTreeMap<String, Option<Vec<(String, u64, u64, i64, i64)>>>;
+pub(super) type Restored = BTreeMap<String, Option<Vec<(String, u64, u64, i64, i64)>>>;
 
 /// The layers of `bp_layers_dir` after the restorer: every `<name>.toml`, with a fingerprint of
 /// `<name>/`.
 #[must_use]
-pub fn restored_layers(bp_layers_dir: &Path) -> Restored {
+pub(super) fn restored_layers(bp_layers_dir: &Path) -> Restored {
     layer_names(bp_layers_dir)
         .into_iter()
         .map(|name| {
@@ -288,7 +288,7 @@ fn layer_names(bp_layers_dir: &Path) -> Vec<String> {
 ///
 /// # Errors
 /// A `<layer>.toml` cannot be read.
-pub fn final_layers(
+pub(super) fn final_layers(
     buildpack_id: &str,
     bp_layers_dir: &Path,
     restored: &Restored,
@@ -317,15 +317,11 @@ pub fn final_layers(
                     .filter_map(|e| e.as_str().map(str::to_owned))
                     .collect()
             });
-        let retained = cache
-            && !launch
-            && !build
-            && layer_env.as_ref().is_some_and(|envs| {
-                !envs.is_empty()
-                    && !envs
-                        .iter()
-                        .any(|e| e == "*" || e.as_str() == exec_env.to_string())
-            });
+        // Same rule as the built-in engine: a layer whose `[metadata] exec-env` excludes this
+        // build's environment is kept for another one (the lifecycle itself has no such notion).
+        let retained = layer_env.as_ref().is_some_and(|list| {
+            ExecEnvSelector::from_names(list).is_ok_and(|selector| !selector.matches(exec_env))
+        });
         let kept = restored
             .get(&name)
             .is_some_and(|before| *before == fingerprint(&bp_layers_dir.join(&name)));
@@ -354,7 +350,7 @@ pub fn final_layers(
 ///
 /// # Errors
 /// The label is not JSON.
-pub fn processes(
+pub(super) fn processes(
     build_metadata: &str,
     default_type: Option<&str>,
     label_path: &Path,

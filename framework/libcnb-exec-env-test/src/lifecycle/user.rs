@@ -21,17 +21,17 @@ pub const DEFAULT_USER: &str = "cnb";
 
 /// The user the phases run as.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunUser {
+pub(super) struct RunUser {
     /// The user id.
-    pub uid: u32,
+    pub(super) uid: u32,
     /// The group id.
-    pub gid: u32,
+    pub(super) gid: u32,
     /// Its home directory, when it has one that exists.
-    pub home: Option<PathBuf>,
+    pub(super) home: Option<PathBuf>,
     /// Whether this process drops from root to this user for every phase.
-    pub drop_root: bool,
+    pub(super) drop_root: bool,
     /// What was done to get it (a `useradd`), for the build output.
-    pub note: Option<String>,
+    pub(super) note: Option<String>,
 }
 
 static USERADD: Mutex<()> = Mutex::new(());
@@ -41,7 +41,7 @@ impl RunUser {
     ///
     /// # Errors
     /// Root, and the user neither exists nor can be created.
-    pub fn resolve() -> Result<Self, EngineError> {
+    pub(super) fn resolve() -> Result<Self, EngineError> {
         // `/proc/self` belongs to the effective user and group of the process reading it.
         let me = std::fs::metadata("/proc/self").map_err(EngineError::io(
             "cannot read /proc/self to learn who runs this",
@@ -100,7 +100,7 @@ impl RunUser {
     }
 
     /// Makes `command` run as this user (when dropping root), with `HOME` set to its home.
-    pub fn apply(&self, command: &mut Command, fallback_home: &Path) {
+    pub(super) fn apply(&self, command: &mut Command, fallback_home: &Path) {
         if self.drop_root {
             command.uid(self.uid).gid(self.gid);
             let home = self
@@ -115,7 +115,7 @@ impl RunUser {
     ///
     /// # Errors
     /// A file cannot be read or changed.
-    pub fn own(&self, path: &Path) -> Result<(), EngineError> {
+    pub(super) fn own(&self, path: &Path) -> Result<(), EngineError> {
         if !self.drop_root {
             return Ok(());
         }
@@ -127,7 +127,7 @@ impl RunUser {
     ///
     /// # Errors
     /// A directory cannot be read or changed.
-    pub fn ensure_traversable(&self, path: &Path) -> Result<(), EngineError> {
+    pub(super) fn ensure_traversable(&self, path: &Path) -> Result<(), EngineError> {
         if !self.drop_root {
             return Ok(());
         }
@@ -154,7 +154,7 @@ impl RunUser {
 
     /// Whether this user can reach `path` (every ancestor searchable, the file readable).
     #[must_use]
-    pub fn can_reach(&self, path: &Path) -> bool {
+    pub(super) fn can_reach(&self, path: &Path) -> bool {
         if !self.drop_root {
             return true;
         }

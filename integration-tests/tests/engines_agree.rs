@@ -1,0 +1,669 @@
+//! Differential tests: the same small shell buildpacks, built and launched by the built-in engine
+//! and by the real CNB lifecycle, must give the same observable results (detect outcome per
+//! buildpack, group, plan, layers with types/state/exec-env, processes, default process, labels,
+//! launch exit codes and output).
+//!
+//! Differences that are lifecycle behaviour the built-in engine does not copy are listed in
+//! `docs/lifecycle-engine.md` ("Quirks"); the comparison below leaves out only the image labels
+//! that only a real export writes (`io.buildpacks.lifecycle.metadata`, ...).
+//!
+//! Every test skips, saying why, when the lifecycle is not installed (`scripts/install-lifecycle.sh`).
+
+use libcnb_exec_env::ExecEnv;
+use libcnb_exec_env_test::{
+    BuildConfig, BuildReport, BuildpackReference, DetectOutcome, Engine, EngineError, LaunchConfig,
+    LaunchResult, LocalRunner, TestContext,
+};
+use std::path::{Path, PathBuf};
+
+fn lifecycle_installed() -> bool {
+    if libcnb_exec_env_test::lifecycle::available() {
+        return true;
+    }
+    eprintln!(
+        "SKIPPED: the real CNB lifecycle is not installed (run scripts/install-lifecycle.sh, or set CNB_LIFECYCLE_DIR)"
+    );
+    false
+}
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "engines-agree-{}-{name}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write_exec(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn buildpack(root: &Path, dir: &str, toml: &str, detect: &str, build: &str) -> PathBuf {
+    let bp = root.join(dir);
+    std::fs::create_dir_all(&bp).unwrap();
+    std::fs::write(bp.join("buildpack.toml"), toml).unwrap();
+    write_exec(&bp.join("bin/detect"), detect);
+    write_exec(&bp.join("bin/build"), build);
+    bp
+}
+
+/// `agree/runtime` (Buildpack API 0.10): a shared runtime layer (launch, build, cache) reused when
+/// its metadata matches, a `greet` process, and a record of the `CNB_EXEC_ENV` it saw (none: the
+/// lifecycle only passes it to API >= 0.12).
+const RUNTIME_BUILD: &str = r#"#!/bin/sh
+set -eu
+echo "runtime build sees CNB_EXEC_ENV=${CNB_EXEC_ENV:-unset}"
+echo "runtime=${CNB_EXEC_ENV:-unset}" > runtime-saw.txt
+L="$CNB_LAYERS_DIR/runtime"
+if [ -x "$L/bin/greet" ] && grep -q 'version = "1"' "$L.toml" 2>/dev/null; then
+  echo "runtime: reusing the runtime layer"
+else
+  rm -rf "$L"
+  mkdir -p "$L/bin" "$L/env.launch"
+  printf '#!/bin/sh\necho "greet: $*; GREETING=$GREETING; CNB_EXEC_ENV=${CNB_EXEC_ENV:-unset}"\n' > "$L/bin/greet"
+  chmod +x "$L/bin/greet"
+  printf 'hello' > "$L/env.launch/GREETING.default"
+fi
+cat > "$L.toml" <<EOF
+[types]
+launch = true
+build = true
+cache = true
+[metadata]
+version = "1"
+EOF
+cat > "$CNB_LAYERS_DIR/launch.toml" <<EOF
+[[processes]]
+type = "greet"
+command = ["greet"]
+args = ["world"]
+EOF
+"#;
+
+/// `agree/envy` (Buildpack API 0.12): an env-scoped cached layer `deps-<env>`, other environments'
+/// `deps-*` layers retained as cache-only, processes restricted to environments, a label.
+const ENVY_BUILD: &str = r#"#!/bin/sh
+set -eu
+env="${CNB_EXEC_ENV:-unset}"
+foo="$(cat "$CNB_PLATFORM_DIR/env/FOO" 2>/dev/null || echo none)"
+echo "envy build sees CNB_EXEC_ENV=$env FOO=$foo"
+echo "envy=$env foo=$foo" > envy-saw.txt
+command -v greet >/dev/null && echo "envy: greet is on the build PATH"
+L="$CNB_LAYERS_DIR/deps-$env"
+if [ -f "$L/stamp" ]; then
+  echo "envy: reusing deps-$env"
+else
+  rm -rf "$L"
+  mkdir -p "$L"
+  echo "deps for $env" > "$L/stamp"
+fi
+cat > "$L.toml" <<EOF
+[types]
+launch = true
+cache = true
+[metadata]
+exec-env = ["$env"]
+EOF
+for t in "$CNB_LAYERS_DIR"/deps-*.toml; do
+  [ -e "$t" ] || continue
+  n="$(basename "$t" .toml)"
+  [ "$n" = "deps-$env" ] && continue
+  echo "envy: retaining $n for ${n#deps-}"
+  cat > "$t" <<EOF
+[types]
+cache = true
+[metadata]
+exec-env = ["${n#deps-}"]
+EOF
+done
+prod=false; test=false
+[ "$env" = production ] && prod=true
+[ "$env" = test ] && test=true
+cat > "$CNB_LAYERS_DIR/launch.toml" <<EOF
+[[processes]]
+type = "web"
+command = ["greet"]
+args = ["web"]
+default = $prod
+exec-env = ["production"]
+
+[[processes]]
+type = "test"
+command = ["sh", "-c", "echo running tests in \$CNB_EXEC_ENV; echo failing >&2; exit 3"]
+default = $test
+exec-env = ["test"]
+
+[[processes]]
+type = "show"
+command = ["sh", "-c", "cat runtime-saw.txt envy-saw.txt; echo args: \"\$@\"", "show"]
+args = ["default-arg"]
+
+[[labels]]
+key = "org.example.env"
+value = "$env"
+EOF
+"#;
+
+/// `agree/test-only` (Buildpack API 0.12, `exec-env = ["test"]`, the list form the lifecycle
+/// reads): detection is skipped outside `test`.
+const TEST_ONLY_BUILD: &str = r#"#!/bin/sh
+set -eu
+L="$CNB_LAYERS_DIR/tools"
+mkdir -p "$L/bin"
+printf '#!/bin/sh\necho linted\n' > "$L/bin/lint"
+chmod +x "$L/bin/lint"
+printf '[types]\nlaunch = true\n' > "$L.toml"
+cat > "$CNB_LAYERS_DIR/launch.toml" <<EOF
+[[processes]]
+type = "lint"
+command = ["lint"]
+exec-env = ["test"]
+EOF
+"#;
+
+fn fixture(root: &Path) -> Vec<BuildpackReference> {
+    let runtime = buildpack(
+        root,
+        "runtime",
+        "api = \"0.10\"\n[buildpack]\nid = \"agree/runtime\"\nversion = \"1.0.0\"\n",
+        "#!/bin/sh\necho \"runtime detect sees CNB_EXEC_ENV=${CNB_EXEC_ENV:-unset}\"\nprintf '[[provides]]\\nname = \"runtime\"\\n[[requires]]\\nname = \"runtime\"\\n[requires.metadata]\\nfrom = \"runtime\"\\n' > \"$CNB_BUILD_PLAN_PATH\"\n",
+        RUNTIME_BUILD,
+    );
+    let envy = buildpack(
+        root,
+        "envy",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/envy\"\nversion = \"1.0.0\"\n",
+        "#!/bin/sh\necho \"envy detect sees CNB_EXEC_ENV=${CNB_EXEC_ENV:-unset}\"\nprintf '[[requires]]\\nname = \"runtime\"\\n[requires.metadata]\\nfrom = \"envy\"\\nenv = \"%s\"\\n' \"${CNB_EXEC_ENV:-unset}\" > \"$CNB_BUILD_PLAN_PATH\"\n",
+        ENVY_BUILD,
+    );
+    let test_only = buildpack(
+        root,
+        "test-only",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/test-only\"\nversion = \"1.0.0\"\nexec-env = [\"test\"]\n",
+        "#!/bin/sh\necho \"test-only detect runs\"\n",
+        TEST_ONLY_BUILD,
+    );
+    [runtime, envy, test_only]
+        .into_iter()
+        .map(BuildpackReference::Packaged)
+        .collect()
+}
+
+fn app(root: &Path) -> PathBuf {
+    let app = root.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("README"), "an app\n").unwrap();
+    app
+}
+
+/// Builds with `engine` and returns the context, panicking with the output on failure.
+fn build<'a>(
+    runner: &'a LocalRunner,
+    engine: Engine,
+    root: &Path,
+    env: ExecEnv,
+    cache: &Path,
+) -> TestContext<'a> {
+    let config = BuildConfig::new(app(root))
+        .buildpacks(fixture(root))
+        .exec_env(env)
+        .engine(engine)
+        .platform_env("FOO", "bar")
+        .cache_dir(cache);
+    runner
+        .try_build(config)
+        .unwrap_or_else(|error| panic!("{engine} build failed: {error}"))
+}
+
+/// Asserts that two reports agree on everything observable, naming the first difference.
+fn assert_agree(builtin: &BuildReport, lifecycle: &BuildReport) {
+    let detect = |r: &BuildReport| -> Vec<(String, DetectOutcome, String)> {
+        r.detect
+            .iter()
+            .map(|d| {
+                (
+                    d.buildpack_id.clone(),
+                    d.outcome.clone(),
+                    d.output.trim().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        detect(builtin),
+        detect(lifecycle),
+        "detect outcomes (builtin, then lifecycle)"
+    );
+    assert_eq!(builtin.group, lifecycle.group, "group");
+    assert_eq!(builtin.plan, lifecycle.plan, "plan");
+    assert_eq!(builtin.layers, lifecycle.layers, "layers");
+    let processes = |r: &BuildReport| {
+        let mut list = r.processes.clone();
+        list.sort_by(|a, b| a.r#type.cmp(&b.r#type));
+        list
+    };
+    assert_eq!(processes(builtin), processes(lifecycle), "processes");
+    assert_eq!(
+        builtin.default_process, lifecycle.default_process,
+        "default process"
+    );
+    let labels = |r: &BuildReport| {
+        r.labels
+            .iter()
+            .filter(|(key, _)| {
+                !key.starts_with("io.buildpacks.") || *key == "io.buildpacks.exec-env"
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(labels(builtin), labels(lifecycle), "labels");
+}
+
+/// Launches the same process with both engines; the results must agree.
+fn assert_launches_agree(
+    builtin: &TestContext<'_>,
+    lifecycle: &TestContext<'_>,
+    config: &LaunchConfig,
+) -> LaunchResult {
+    let b = builtin.try_launch(config.clone());
+    let l = lifecycle.try_launch(config.clone());
+    match (b, l) {
+        (Ok(b), Ok(l)) => {
+            assert_eq!(
+                (b.process_type.as_str(), b.exit_code, b.stdout.as_str()),
+                (l.process_type.as_str(), l.exit_code, l.stdout.as_str()),
+                "launch {config:?}: (type, exit code, stdout), builtin then lifecycle; stderr: {:?} / {:?}",
+                b.stderr,
+                l.stderr
+            );
+            assert_eq!(
+                b.test.as_ref().map(|t| t.passed),
+                l.test.as_ref().map(|t| t.passed),
+                "test report"
+            );
+            l
+        }
+        (Err(b), Err(l)) => {
+            assert_eq!(
+                std::mem::discriminant(&b),
+                std::mem::discriminant(&l),
+                "launch {config:?} errors differ: builtin {b} / lifecycle {l}"
+            );
+            assert_eq!(b.to_string(), l.to_string(), "launch error messages");
+            error_as_result(l)
+        }
+        (b, l) => panic!("launch {config:?}: builtin {b:?} but lifecycle {l:?}"),
+    }
+}
+
+/// A launch that failed the same way under both engines (checked by the caller's match).
+fn error_as_result(error: EngineError) -> LaunchResult {
+    LaunchResult {
+        process_type: String::new(),
+        exit_code: None,
+        stdout: String::new(),
+        stderr: error.to_string(),
+        duration: std::time::Duration::ZERO,
+        test: None,
+    }
+}
+
+#[test]
+fn test_build_agrees() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("test");
+    let (cache_b, cache_l) = (root.0.join("cache-b"), root.0.join("cache-l"));
+    let runner = LocalRunner::default();
+    let b = build(&runner, Engine::Builtin, &root.0, ExecEnv::Test, &cache_b);
+    let l = build(&runner, Engine::Lifecycle, &root.0, ExecEnv::Test, &cache_l);
+    assert!(l.build_output.contains("===> EXPORT"), "{}", l.build_output);
+    assert_agree(&b.report, &l.report);
+
+    assert_eq!(
+        l.report.group,
+        ["agree/runtime", "agree/envy", "agree/test-only"]
+    );
+    assert_eq!(l.report.default_process.as_deref(), Some("test"));
+    assert_eq!(
+        l.report
+            .labels
+            .get("io.buildpacks.exec-env")
+            .map(String::as_str),
+        Some("test")
+    );
+
+    // The default process (test) in a test launch: exit code 3, stdout and test report agree.
+    let run = assert_launches_agree(&b, &l, &LaunchConfig::new().exec_env(ExecEnv::Test));
+    assert_eq!(run.exit_code, Some(3));
+    assert_eq!(run.stdout, "running tests in test\n");
+    assert!(run.test.is_some_and(|t| !t.passed));
+
+    // What each buildpack saw: API 0.10 gets no CNB_EXEC_ENV; platform env reaches the build.
+    let run = assert_launches_agree(
+        &b,
+        &l,
+        &LaunchConfig::new().process("show").exec_env(ExecEnv::Test),
+    );
+    assert_eq!(
+        run.stdout,
+        "runtime=unset\nenvy=test foo=bar\nargs: default-arg\n"
+    );
+
+    // User args replace the overridable args, after the command's own.
+    let run = assert_launches_agree(
+        &b,
+        &l,
+        &LaunchConfig::new()
+            .process("show")
+            .exec_env(ExecEnv::Test)
+            .args(["x", "y"]),
+    );
+    assert!(run.stdout.ends_with("args: x y\n"), "{}", run.stdout);
+
+    // Layer env (env.launch default) and the launch's CNB_EXEC_ENV reach a process.
+    let run = assert_launches_agree(
+        &b,
+        &l,
+        &LaunchConfig::new().process("greet").exec_env(ExecEnv::Test),
+    );
+    assert_eq!(
+        run.stdout,
+        "greet: world; GREETING=hello; CNB_EXEC_ENV=test\n"
+    );
+
+    // A test-only process in a launch without CNB_EXEC_ENV (production): refused by both.
+    let run = assert_launches_agree(&b, &l, &LaunchConfig::new().process("lint"));
+    assert!(run.stderr.contains("may only run in"), "{}", run.stderr);
+}
+
+#[test]
+fn production_build_agrees() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("production");
+    let runner = LocalRunner::default();
+    let b = build(
+        &runner,
+        Engine::Builtin,
+        &root.0,
+        ExecEnv::Production,
+        &root.0.join("cache-b"),
+    );
+    let l = build(
+        &runner,
+        Engine::Lifecycle,
+        &root.0,
+        ExecEnv::Production,
+        &root.0.join("cache-l"),
+    );
+    assert_agree(&b.report, &l.report);
+    assert_eq!(l.report.group, ["agree/runtime", "agree/envy"]);
+    assert!(matches!(
+        l.report.detect[2].outcome,
+        DetectOutcome::SkippedExecEnv { .. }
+    ));
+    assert_eq!(l.report.default_process.as_deref(), Some("web"));
+
+    // No CNB_EXEC_ENV at launch: the default (web) runs.
+    let run = assert_launches_agree(&b, &l, &LaunchConfig::new());
+    assert_eq!(
+        run.stdout,
+        "greet: web; GREETING=hello; CNB_EXEC_ENV=unset\n"
+    );
+    assert_eq!(run.exit_code, Some(0));
+    // The default process in a test launch is not eligible: refused by both.
+    let run = assert_launches_agree(&b, &l, &LaunchConfig::new().exec_env(ExecEnv::Test));
+    assert!(run.stderr.contains("may only run in"), "{}", run.stderr);
+}
+
+#[test]
+fn test_production_test_cache_agrees() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("cache");
+    let runner = LocalRunner::default();
+    let (cache_b, cache_l) = (root.0.join("cache-b"), root.0.join("cache-l"));
+    for (step, env) in [ExecEnv::Test, ExecEnv::Production, ExecEnv::Test]
+        .into_iter()
+        .enumerate()
+    {
+        let b = build(&runner, Engine::Builtin, &root.0, env.clone(), &cache_b);
+        let l = build(&runner, Engine::Lifecycle, &root.0, env.clone(), &cache_l);
+        assert_agree(&b.report, &l.report);
+        let state = |name: &str| l.report.layer("agree/envy", name).map(|layer| layer.state);
+        let runtime = l
+            .report
+            .layer("agree/runtime", "runtime")
+            .map(|layer| layer.state);
+        match step {
+            0 => {
+                assert_eq!(
+                    state("deps-test"),
+                    Some(libcnb_exec_env_test::LayerState::Created)
+                );
+                assert_eq!(runtime, Some(libcnb_exec_env_test::LayerState::Created));
+            }
+            1 => {
+                assert_eq!(
+                    state("deps-production"),
+                    Some(libcnb_exec_env_test::LayerState::Created)
+                );
+                assert_eq!(
+                    state("deps-test"),
+                    Some(libcnb_exec_env_test::LayerState::Retained)
+                );
+                assert_eq!(runtime, Some(libcnb_exec_env_test::LayerState::Restored));
+            }
+            _ => {
+                assert_eq!(
+                    state("deps-test"),
+                    Some(libcnb_exec_env_test::LayerState::Restored)
+                );
+                assert_eq!(
+                    state("deps-production"),
+                    Some(libcnb_exec_env_test::LayerState::Retained)
+                );
+                assert!(
+                    l.build_output.contains("envy: reusing deps-test"),
+                    "{}",
+                    l.build_output
+                );
+            }
+        }
+    }
+}
+
+/// Builds `buildpacks` over a small app with both engines (separate caches).
+fn build_both<'a>(
+    runner: &'a LocalRunner,
+    root: &Path,
+    buildpacks: &[PathBuf],
+    env: ExecEnv,
+) -> (
+    Result<TestContext<'a>, EngineError>,
+    Result<TestContext<'a>, EngineError>,
+) {
+    let run = |engine: Engine, cache: &str| {
+        runner.try_build(
+            BuildConfig::new(app(root))
+                .buildpacks(buildpacks.iter().cloned().map(BuildpackReference::Packaged))
+                .exec_env(env.clone())
+                .engine(engine)
+                .cache_dir(root.join(cache)),
+        )
+    };
+    (
+        run(Engine::Builtin, "cache-b"),
+        run(Engine::Lifecycle, "cache-l"),
+    )
+}
+
+const PASS: &str = "#!/bin/sh\nexit 0\n";
+
+#[test]
+fn detect_errors_and_failures_agree() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("detect");
+    let runner = LocalRunner::default();
+    let fails = buildpack(
+        &root.0,
+        "fails",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/fails\"\nversion = \"1.0.0\"\n",
+        "#!/bin/sh\necho not for me\nexit 100\n",
+        PASS,
+    );
+    let errors = buildpack(
+        &root.0,
+        "errors",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/errors\"\nversion = \"1.0.0\"\n",
+        "#!/bin/sh\necho broken >&2\nexit 7\n",
+        PASS,
+    );
+    for bps in [vec![fails.clone()], vec![errors.clone()]] {
+        let (b, l) = build_both(&runner, &root.0, &bps, ExecEnv::Production);
+        let (Err(b), Err(l)) = (b, l) else {
+            panic!("both engines must fail detection");
+        };
+        assert!(
+            matches!(b, EngineError::DetectFailed { .. })
+                && matches!(l, EngineError::DetectFailed { .. }),
+            "builtin: {b}\nlifecycle: {l}"
+        );
+    }
+}
+
+#[test]
+fn process_exec_env_wildcard_and_api_010_processes_agree() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("wildcard");
+    let runner = LocalRunner::default();
+    // An API 0.10 buildpack writing `exec-env` on a process, and a `"*"` process.
+    let old = buildpack(
+        &root.0,
+        "old",
+        "api = \"0.10\"\n[buildpack]\nid = \"agree/old\"\nversion = \"1.0.0\"\n",
+        PASS,
+        "#!/bin/sh\ncat > \"$CNB_LAYERS_DIR/launch.toml\" <<EOF\n[[processes]]\ntype = \"old-test\"\ncommand = [\"echo\", \"old\"]\nexec-env = [\"test\"]\n\n[[processes]]\ntype = \"everywhere\"\ncommand = [\"echo\", \"star\"]\nexec-env = [\"*\"]\ndefault = true\nEOF\n",
+    );
+    let (b, l) = build_both(&runner, &root.0, &[old], ExecEnv::Production);
+    let (b, l) = (b.unwrap(), l.unwrap());
+    assert_agree(&b.report, &l.report);
+    for process in ["old-test", "everywhere"] {
+        for env in [ExecEnv::Production, ExecEnv::Development] {
+            assert_launches_agree(&b, &l, &LaunchConfig::new().process(process).exec_env(env));
+        }
+    }
+    let run = assert_launches_agree(&b, &l, &LaunchConfig::new().exec_env(ExecEnv::Development));
+    assert_eq!(run.stdout, "star\n");
+}
+
+#[test]
+fn two_default_processes_for_different_envs_fail_under_both() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("defaults");
+    let runner = LocalRunner::default();
+    // `buildpack/build.go` validateNoMultipleDefaults: one launch.toml may mark one default,
+    // whatever the processes' exec-env.
+    let two = buildpack(
+        &root.0,
+        "two",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/two\"\nversion = \"1.0.0\"\n",
+        PASS,
+        "#!/bin/sh\ncat > \"$CNB_LAYERS_DIR/launch.toml\" <<EOF\n[[processes]]\ntype = \"web\"\ncommand = [\"echo\", \"web\"]\nexec-env = [\"production\"]\ndefault = true\n\n[[processes]]\ntype = \"test\"\ncommand = [\"echo\", \"test\"]\nexec-env = [\"test\"]\ndefault = true\nEOF\n",
+    );
+    let (b, l) = build_both(&runner, &root.0, &[two], ExecEnv::Test);
+    assert!(l.is_err(), "the lifecycle refuses two defaults");
+    assert!(
+        b.is_err(),
+        "the built-in engine must refuse two defaults too"
+    );
+}
+
+#[test]
+fn spec_table_form_of_exec_env_agrees() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("table");
+    let runner = LocalRunner::default();
+    // The spec's `[[buildpack.exec-env]]` tables: the lifecycle's descriptor decoder wants a list
+    // of strings (`buildpack/descriptor.go`) and the detector cannot start.
+    let table = buildpack(
+        &root.0,
+        "table",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/table\"\nversion = \"1.0.0\"\n[[buildpack.exec-env]]\nname = \"test\"\n",
+        PASS,
+        PASS,
+    );
+    let (b, l) = build_both(&runner, &root.0, &[table], ExecEnv::Test);
+    let l = l
+        .err()
+        .unwrap_or_else(|| panic!("the lifecycle rejects the table form"));
+    assert!(l.to_string().contains("exec-env"), "{l}");
+    eprintln!("lifecycle: {l}");
+    assert!(
+        b.is_err(),
+        "the built-in engine must reject the table form too: it builds with it"
+    );
+}
+
+#[test]
+fn launch_layer_kept_from_the_previous_image() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("reuse");
+    let runner = LocalRunner::default();
+    // A launch-only layer (no cache): on a rebuild the restorer brings back only its metadata
+    // from the previous image; a buildpack that keeps it rewrites the types without the
+    // directory, and the exporter reuses the image's layer (`phase/exporter.go`).
+    let keep = buildpack(
+        &root.0,
+        "keep",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/keep\"\nversion = \"1.0.0\"\n",
+        PASS,
+        "#!/bin/sh\nset -eu\nL=\"$CNB_LAYERS_DIR/static\"\nif [ -f \"$L.toml\" ]; then echo keeping static; else mkdir -p \"$L/bin\"; printf '#!/bin/sh\\necho static v1\\n' > \"$L/bin/static\"; chmod +x \"$L/bin/static\"; fi\nprintf '[types]\\nlaunch = true\\n[metadata]\\nv = 1\\n' > \"$L.toml\"\nprintf '[[processes]]\\ntype = \"static\"\\ncommand = [\"static\"]\\ndefault = true\\n' > \"$CNB_LAYERS_DIR/launch.toml\"\n",
+    );
+    let (first_b, first_l) = build_both(&runner, &root.0, &[keep.clone()], ExecEnv::Production);
+    assert_agree(&first_b.unwrap().report, &first_l.unwrap().report);
+    let (b, l) = build_both(&runner, &root.0, &[keep], ExecEnv::Production);
+    let l = l.unwrap_or_else(|e| panic!("the lifecycle reuses the layer: {e}"));
+    assert_eq!(
+        l.report
+            .layer("agree/keep", "static")
+            .map(|layer| layer.state),
+        Some(libcnb_exec_env_test::LayerState::Restored)
+    );
+    assert_eq!(l.launch(LaunchConfig::new()).stdout, "static v1\n");
+    let b = b.unwrap_or_else(|e| panic!("the built-in engine must reuse it too: {e}"));
+    assert_agree(&b.report, &l.report);
+}
