@@ -167,7 +167,11 @@ pub(crate) fn install(
         }
     }
     layer.write_metadata(metadata)?;
-    layer.write_env(layer_env)?;
+    // Rewrite the env files only when they change, so that a reused layer stays byte-for-byte
+    // the layer that was cached (platforms compare contents to tell reused layers from new).
+    if layer.read_env()? != layer_env {
+        layer.write_env(layer_env)?;
+    }
     Ok(env)
 }
 

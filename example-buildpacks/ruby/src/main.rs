@@ -88,7 +88,17 @@ impl Buildpack for ExampleRubyBuildpack {
                 exec_env: &exec_env,
             };
             let test = choose_test_command(&context, &config, &lock, &bundler)?;
-            println!("    Test process: {}", test.process().command.join(" "));
+            let process = test.process();
+            println!(
+                "    Test process: {}",
+                process
+                    .command
+                    .iter()
+                    .chain(&process.args)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
             result = result.process(test.process());
         }
         result.build()

@@ -96,6 +96,10 @@ pub(crate) fn procfile_web(app_dir: &Path) -> Result<Option<String>, RubyBuildpa
 /// The `web` process: the Procfile's `web` line, else `rackup` for a `config.ru` app.
 /// It runs in every environment and is the default except in test builds (where `test` is).
 ///
+/// The command is `sh -c` and the script is the process's default argument, so a user
+/// argument replaces the script: `web 'bundle exec rake db:migrate'` runs another command
+/// with the same environment.
+///
 /// # Errors
 /// See [`procfile_web`].
 pub(crate) fn web_process(
@@ -108,7 +112,8 @@ pub(crate) fn web_process(
         None => return Ok(None),
     };
     Ok(Some(
-        ProcessBuilder::new(process_type!("web"), ["sh", "-c", script.as_str()])
+        ProcessBuilder::new(process_type!("web"), ["sh", "-c"])
+            .arg(script)
             .default(exec_env != &ExecEnv::Test)
             .build(),
     ))
@@ -147,7 +152,11 @@ impl TestCommand {
     /// The `test` process (restricted to the test environment, default there).
     pub(crate) fn process(&self) -> Process {
         match self {
-            Self::Configured(command) => test_process(["sh", "-c", command.as_str()]),
+            Self::Configured(command) => {
+                let mut process = test_process(["sh", "-c"]);
+                process.args = vec![command.clone()];
+                process
+            }
             Self::RakeTest => test_process(["bundle", "exec", "rake", "test"]),
             Self::Rspec => test_process(["bundle", "exec", "rspec"]),
         }
@@ -226,12 +235,9 @@ mod tests {
         assert_eq!(process.command, ["bundle", "exec", "rake", "test"]);
         assert!(process.default && process.exec_env.matches(&ExecEnv::Test));
         assert!(!process.exec_env.matches(&ExecEnv::Production));
-        assert_eq!(
-            TestCommand::Configured("make check".into())
-                .process()
-                .command,
-            ["sh", "-c", "make check"]
-        );
+        let configured = TestCommand::Configured("make check".into()).process();
+        assert_eq!(configured.command, ["sh", "-c"]);
+        assert_eq!(configured.args, ["make check"]);
     }
 
     #[test]
@@ -246,7 +252,8 @@ mod tests {
         let web = web_process(dir.path(), &ExecEnv::Production)
             .unwrap()
             .unwrap();
-        assert_eq!(web.command, ["sh", "-c", RACKUP]);
+        assert_eq!(web.command, ["sh", "-c"]);
+        assert_eq!(web.args, [RACKUP]);
         assert!(web.default && web.exec_env.matches(&ExecEnv::Test));
         let web = web_process(dir.path(), &ExecEnv::Test).unwrap().unwrap();
         assert!(!web.default, "test builds make `test` the default");
@@ -258,7 +265,7 @@ mod tests {
         let web = web_process(dir.path(), &ExecEnv::Production)
             .unwrap()
             .unwrap();
-        assert_eq!(web.command, ["sh", "-c", "bundle exec puma -p $PORT"]);
+        assert_eq!(web.args, ["bundle exec puma -p $PORT"]);
         std::fs::write(dir.path().join("Procfile"), "web:\n").unwrap();
         assert!(web_process(dir.path(), &ExecEnv::Production).is_err());
     }

@@ -1,0 +1,519 @@
+//! The Ruby example buildpack (`examples/ruby`), built and launched through the local platform
+//! under every available engine (built-in, and the real lifecycle when installed).
+//!
+//! rubygems.org is not reachable from this project's machines, so each test copies an example
+//! app to a temporary directory and packs the gems its `Gemfile.lock` names into the copy's
+//! `vendor/cache`, from the gems Debian installed (`ruby-rack`, `ruby-minitest`, `rake`,
+//! `ruby-rspec`, `ruby-webrick`), with `example-apps/ruby/vendor-system-gems.rb`. The buildpack
+//! then runs the real `bundle install --local` into its gems layer.
+
+use libcnb_exec_env::ExecEnv;
+use libcnb_exec_env_test::{
+    BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerState, LocalRunner, PackResult,
+    ProcessReport, TestContext, available_engines,
+};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const BUILDPACK_ID: &str = "examples/ruby";
+
+fn example_apps() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-apps/ruby")
+}
+
+/// A copy of an example app with vendored gems, deleted on drop.
+struct App {
+    dir: PathBuf,
+}
+
+impl App {
+    fn vendored(name: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ruby-example-{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        copy_dir(&example_apps().join(name), &dir);
+        let output = Command::new("ruby")
+            .arg(example_apps().join("vendor-system-gems.rb"))
+            .arg(&dir)
+            .output()
+            .expect("ruby must be installed (apt-get install ruby bundler)");
+        assert!(
+            output.status.success(),
+            "vendoring the system gems failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        App { dir }
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    fn config(&self, exec_env: ExecEnv, engine: Engine) -> BuildConfig {
+        BuildConfig::new(&self.dir)
+            .buildpacks([BuildpackReference::WorkspaceBuildpack(BUILDPACK_ID.into())])
+            .exec_env(exec_env)
+            .engine(engine)
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The gems installed in a layer of the exported image (`name-version` directories).
+fn installed_gems(ctx: &TestContext<'_>, layer: &str) -> Vec<String> {
+    let gems = ctx
+        .image_dir()
+        .join("layers")
+        .join(BUILDPACK_ID.replace('/', "_"))
+        .join(layer)
+        .join("ruby/3.1.0/gems");
+    let mut names: Vec<String> = std::fs::read_dir(&gems)
+        .unwrap_or_else(|error| panic!("{}: {error}", gems.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The image's process types, sorted (the lifecycle orders processes by type).
+fn process_types(ctx: &TestContext<'_>) -> Vec<String> {
+    sorted(
+        ctx.report
+            .processes
+            .iter()
+            .map(|process| process.r#type.clone())
+            .collect(),
+    )
+}
+
+fn process<'a>(ctx: &'a TestContext<'_>, r#type: &str) -> &'a ProcessReport {
+    ctx.report
+        .processes
+        .iter()
+        .find(|process| process.r#type == r#type)
+        .unwrap_or_else(|| panic!("no {type} process in {:?}", ctx.report.processes))
+}
+
+fn sorted(mut list: Vec<String>) -> Vec<String> {
+    list.sort();
+    list
+}
+
+#[test]
+fn production_image_has_no_test_gems_and_runs_in_production() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-minitest");
+        LocalRunner::default().build(app.config(ExecEnv::Production, engine), |ctx| {
+            assert_eq!(ctx.report.group, [BUILDPACK_ID], "{}", ctx.build_output);
+            assert_eq!(process_types(&ctx), ["web"], "{engine:?}");
+            assert_eq!(ctx.processes_eligible(), ["web"]);
+            let web = process(&ctx, "web");
+            assert!(web.default);
+            assert_eq!(web.command, ["sh", "-c"]);
+            assert!(web.args[0].contains("bundle exec rackup --host 0.0.0.0"));
+
+            let layer = ctx
+                .layer(BUILDPACK_ID, "gems-production")
+                .expect("gems-production layer");
+            assert!(layer.launch && layer.build && layer.cache, "{layer:?}");
+            assert_eq!(layer.exec_env, Some(vec!["production".to_owned()]));
+            assert_eq!(layer.state, LayerState::Created);
+            assert!(ctx.layer(BUILDPACK_ID, "gems-test").is_none());
+            // Only the default group: no minitest, rake (test) or power_assert (development).
+            assert_eq!(
+                installed_gems(&ctx, "gems-production"),
+                ["rack-2.2.22", "webrick-1.8.1"],
+                "{engine:?}"
+            );
+            assert!(
+                ctx.build_output.contains("BUNDLE_WITHOUT=development:test")
+                    && ctx.build_output.contains("BUNDLE_DEPLOYMENT=true")
+                    && ctx.build_output.contains("bundle clean"),
+                "{}",
+                ctx.build_output
+            );
+            assert_eq!(
+                ctx.report
+                    .labels
+                    .get("com.examples.ruby.rack-env")
+                    .map(String::as_str),
+                Some("production")
+            );
+
+            // The web process's script is its default argument: replace it to look inside.
+            let run = ctx.launch(LaunchConfig::new().process("web").args([
+                "echo \"RACK_ENV=$RACK_ENV RAILS_ENV=$RAILS_ENV BUNDLE_WITHOUT=$BUNDLE_WITHOUT\"; \
+                 bundle exec ruby -e 'require \"rack\"; puts \"rack #{Rack.release}\"' && \
+                 bundle exec ruby -e 'require \"minitest\"'",
+            ]));
+            let output = run.output();
+            assert!(
+                output.contains(
+                    "RACK_ENV=production RAILS_ENV=production BUNDLE_WITHOUT=development:test"
+                ),
+                "{engine:?}: {output}"
+            );
+            assert!(output.contains("rack 2.2"), "{output}");
+            assert!(
+                !run.success(),
+                "minitest must not load in production: {output}"
+            );
+            assert!(
+                output.contains("cannot load such file -- minitest"),
+                "{output}"
+            );
+
+            // The default process starts the Rack server on $PORT.
+            let port = if engine == Engine::Lifecycle {
+                "18712"
+            } else {
+                "18711"
+            };
+            let run = ctx.launch(
+                LaunchConfig::new()
+                    .env("PORT", port)
+                    .timeout(Duration::from_secs(8)),
+            );
+            let output = run.output();
+            assert!(
+                output.contains(&format!("port={port}")) && output.contains("WEBrick"),
+                "{engine:?}: {output}"
+            );
+        });
+    }
+}
+
+#[test]
+fn test_image_runs_minitest_through_rake() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-minitest");
+        LocalRunner::default().build(app.config(ExecEnv::Test, engine), |ctx| {
+            assert_eq!(process_types(&ctx), ["test", "web"], "{engine:?}");
+            assert_eq!(sorted(ctx.processes_eligible()), ["test", "web"]);
+            let test = process(&ctx, "test");
+            assert_eq!(test.command, ["bundle", "exec", "rake", "test"]);
+            assert!(test.default && !process(&ctx, "web").default);
+            assert_eq!(test.exec_env.to_list(), Some(vec!["test".to_owned()]));
+            // The test group, without the development group.
+            assert_eq!(
+                installed_gems(&ctx, "gems-test"),
+                [
+                    "minitest-5.17.0",
+                    "rack-2.2.22",
+                    "rake-13.0.6",
+                    "webrick-1.8.1"
+                ]
+            );
+            assert_eq!(
+                ctx.layer(BUILDPACK_ID, "gems-test")
+                    .map(|layer| layer.exec_env.clone()),
+                Some(Some(vec!["test".to_owned()]))
+            );
+
+            let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
+            let output = run.output();
+            assert!(run.success(), "{engine:?}: {output}");
+            assert!(
+                output.contains("3 runs, 6 assertions, 0 failures"),
+                "{output}"
+            );
+        });
+    }
+}
+
+#[test]
+fn test_image_runs_rspec_when_spec_exists() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-rspec");
+        LocalRunner::default().build(app.config(ExecEnv::Test, engine), |ctx| {
+            assert_eq!(process_types(&ctx), ["test", "web"], "{engine:?}");
+            assert_eq!(process(&ctx, "test").command, ["bundle", "exec", "rspec"]);
+            let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
+            let output = run.output();
+            assert!(run.success(), "{engine:?}: {output}");
+            assert!(output.contains("3 examples, 0 failures"), "{output}");
+        });
+        // The production image of the same app has no RSpec at all.
+        LocalRunner::default().build(app.config(ExecEnv::Production, engine), |ctx| {
+            assert_eq!(process_types(&ctx), ["web"]);
+            assert_eq!(
+                installed_gems(&ctx, "gems-production"),
+                ["rack-2.2.22", "webrick-1.8.1"]
+            );
+        });
+    }
+}
+
+#[test]
+fn failing_tests_fail_the_test_process() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-failing-test");
+        LocalRunner::default().build(app.config(ExecEnv::Test, engine), |ctx| {
+            let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
+            let output = run.output();
+            assert!(
+                !run.success(),
+                "{engine:?}: the test process passed: {output}"
+            );
+            assert!(output.contains("deliberately failing test"), "{output}");
+            assert!(
+                output.contains("2 runs, 4 assertions, 1 failures"),
+                "{output}"
+            );
+        });
+    }
+}
+
+#[test]
+fn development_image_has_every_group() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-minitest");
+        LocalRunner::default().build(app.config(ExecEnv::Development, engine), |ctx| {
+            assert_eq!(process_types(&ctx), ["web"], "{engine:?}");
+            assert!(process(&ctx, "web").default);
+            assert_eq!(
+                installed_gems(&ctx, "gems-development"),
+                [
+                    "minitest-5.17.0",
+                    "power_assert-2.0.1",
+                    "rack-2.2.22",
+                    "rake-13.0.6",
+                    "webrick-1.8.1"
+                ]
+            );
+            let run = ctx.launch(
+                LaunchConfig::new()
+                    .process("web")
+                    .exec_env(ExecEnv::Development)
+                    .args(["echo \"RACK_ENV=$RACK_ENV BUNDLE_WITHOUT=[$BUNDLE_WITHOUT]\"; bundle exec ruby -e 'require \"power_assert\"; puts :loaded'"]),
+            );
+            let output = run.output();
+            assert!(run.success(), "{engine:?}: {output}");
+            assert!(
+                output.contains("RACK_ENV=development BUNDLE_WITHOUT=[]") && output.contains("loaded"),
+                "{output}"
+            );
+        });
+    }
+}
+
+#[test]
+fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-minitest");
+        LocalRunner::default().build(app.config(ExecEnv::Test, engine), |ctx| {
+            assert_eq!(
+                ctx.layer(BUILDPACK_ID, "gems-test")
+                    .map(|layer| layer.state),
+                Some(LayerState::Created)
+            );
+            ctx.rebuild(app.config(ExecEnv::Test, engine), |ctx| {
+                let layer = ctx.layer(BUILDPACK_ID, "gems-test").expect("gems-test");
+                assert_eq!(
+                    layer.state,
+                    LayerState::Restored,
+                    "{engine:?}: {}",
+                    ctx.build_output
+                );
+                assert!(
+                    ctx.build_output
+                        .contains("Reusing the 5 locked gems in layer gems-test")
+                        && !ctx.build_output.contains("bundle install"),
+                    "{}",
+                    ctx.build_output
+                );
+                let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
+                assert!(run.success(), "{}", run.output());
+
+                ctx.rebuild(app.config(ExecEnv::Production, engine), |ctx| {
+                    let production = ctx
+                        .layer(BUILDPACK_ID, "gems-production")
+                        .expect("gems-production");
+                    assert_eq!(production.state, LayerState::Created);
+                    let test = ctx
+                        .layer(BUILDPACK_ID, "gems-test")
+                        .expect("gems-test kept");
+                    assert_eq!(
+                        test.state,
+                        LayerState::Retained,
+                        "{engine:?}: {}",
+                        ctx.build_output
+                    );
+                    assert!(test.cache && !test.launch && !test.build, "{test:?}");
+                    assert_eq!(process_types(&ctx), ["web"]);
+
+                    // Back to test: the test gems come from the cache again.
+                    ctx.rebuild(app.config(ExecEnv::Test, engine), |ctx| {
+                        assert_eq!(
+                            ctx.layer(BUILDPACK_ID, "gems-test")
+                                .map(|layer| layer.state),
+                            Some(LayerState::Restored),
+                            "{}",
+                            ctx.build_output
+                        );
+                        assert_eq!(
+                            ctx.layer(BUILDPACK_ID, "gems-production")
+                                .map(|layer| layer.state),
+                            Some(LayerState::Retained)
+                        );
+                    });
+                });
+            });
+        });
+    }
+}
+
+#[test]
+fn a_changed_lockfile_updates_the_cached_gems() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-minitest");
+        LocalRunner::default().build(app.config(ExecEnv::Production, engine), |ctx| {
+            // A trailing blank line changes the digest, not the gems: Bundler checks and keeps them.
+            let lock = std::fs::read_to_string(app.path("Gemfile.lock")).unwrap();
+            std::fs::write(app.path("Gemfile.lock"), format!("{lock}\n")).unwrap();
+            ctx.rebuild(app.config(ExecEnv::Production, engine), |ctx| {
+                // The restored gems are kept: Bundler runs again but installs nothing.
+                assert!(
+                    ctx.build_output.contains("Gemfile.lock changed")
+                        && ctx.build_output.contains("bundle install --local")
+                        && ctx.build_output.contains("Using rack 2.2.22")
+                        && !ctx.build_output.contains("Installing rack"),
+                    "{engine:?}: {}",
+                    ctx.build_output
+                );
+                assert_eq!(
+                    installed_gems(&ctx, "gems-production"),
+                    ["rack-2.2.22", "webrick-1.8.1"]
+                );
+            });
+        });
+    }
+}
+
+#[test]
+fn malformed_or_missing_lockfile_is_a_clear_error() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-minitest");
+        let lock = std::fs::read_to_string(app.path("Gemfile.lock")).unwrap();
+        std::fs::write(
+            app.path("Gemfile.lock"),
+            lock.replace(
+                "    rack (2.2.22)\n",
+                "<<<<<<< HEAD\n    rack (2.2.22)\n=======\n    rack (2.2.21)\n>>>>>>> main\n",
+            ),
+        )
+        .unwrap();
+        LocalRunner::default().build(
+            app.config(ExecEnv::Production, engine)
+                .expected_pack_result(PackResult::Failure),
+            |ctx| {
+                assert!(
+                    ctx.build_output
+                        .contains("Gemfile.lock:6: merge conflict marker")
+                        && ctx.build_output.contains("The Gemfile.lock is malformed"),
+                    "{engine:?}: {}",
+                    ctx.build_output
+                );
+            },
+        );
+
+        std::fs::remove_file(app.path("Gemfile.lock")).unwrap();
+        LocalRunner::default().build(
+            app.config(ExecEnv::Test, engine)
+                .expected_pack_result(PackResult::Failure),
+            |ctx| {
+                assert!(
+                    ctx.build_output
+                        .contains("Gemfile.lock is missing. Run `bundle lock`"),
+                    "{engine:?}: {}",
+                    ctx.build_output
+                );
+            },
+        );
+    }
+}
+
+#[test]
+fn bundle_install_failure_shows_bundlers_output() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-rspec");
+        // A locked gem that is in neither vendor/cache nor reachable: Bundler must fail.
+        let gemfile = std::fs::read_to_string(app.path("Gemfile")).unwrap();
+        std::fs::write(app.path("Gemfile"), format!("{gemfile}\ngem \"sinatra\"\n")).unwrap();
+        let lock = std::fs::read_to_string(app.path("Gemfile.lock")).unwrap();
+        std::fs::write(
+            app.path("Gemfile.lock"),
+            lock.replace(
+                "    webrick (1.8.1)\n",
+                "    sinatra (3.0.0)\n    webrick (1.8.1)\n",
+            )
+            .replace("  webrick (~> 1.8)\n", "  sinatra\n  webrick (~> 1.8)\n"),
+        )
+        .unwrap();
+        LocalRunner::default().build(
+            app.config(ExecEnv::Production, engine)
+                .expected_pack_result(PackResult::Failure),
+            |ctx| {
+                assert!(
+                    ctx.build_output
+                        .contains("in the production environment. Bundler's output:")
+                        && ctx
+                            .build_output
+                            .contains("Could not find sinatra-3.0.0 in any of the sources"),
+                    "{engine:?}: {}",
+                    ctx.build_output
+                );
+            },
+        );
+    }
+}
+
+#[test]
+fn apps_without_a_gemfile_are_not_detected() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-rspec");
+        std::fs::remove_file(app.path("Gemfile")).unwrap();
+        LocalRunner::default().build(
+            app.config(ExecEnv::Production, engine)
+                .expected_pack_result(PackResult::Failure),
+            |ctx| {
+                assert!(
+                    ctx.report.group.is_empty(),
+                    "{engine:?}: {:?}",
+                    ctx.report.group
+                );
+                assert!(
+                    ctx.build_output.contains("No Gemfile in the app directory"),
+                    "{}",
+                    ctx.build_output
+                );
+            },
+        );
+    }
+}
