@@ -238,25 +238,27 @@ pub(crate) fn install(
             npm.run(&dir, &[command, dev_flag])?;
             std::fs::create_dir_all(&node_modules)
                 .map_err(write_error("create", node_modules.clone()))?;
+            if install.launch {
+                // Written with the layer, so a reused layer is left exactly as it was. The
+                // value cannot change while the key stays: the environment is in the name.
+                layer.write_env(
+                    LayerEnv::new()
+                        .chainable_insert(
+                            Scope::All,
+                            ModificationBehavior::Default,
+                            "NODE_ENV",
+                            install.node_env,
+                        )
+                        .chainable_insert(
+                            Scope::Launch,
+                            ModificationBehavior::Default,
+                            "npm_config_update_notifier",
+                            "false",
+                        ),
+                )?;
+            }
             layer.write_metadata(&key)?;
         }
-    }
-    if install.launch {
-        layer.write_env(
-            LayerEnv::new()
-                .chainable_insert(
-                    Scope::All,
-                    ModificationBehavior::Default,
-                    "NODE_ENV",
-                    install.node_env,
-                )
-                .chainable_insert(
-                    Scope::Launch,
-                    ModificationBehavior::Default,
-                    "npm_config_update_notifier",
-                    "false",
-                ),
-        )?;
     }
     Ok(node_modules)
 }
