@@ -22,9 +22,7 @@ fn config(app: &str, exec_env: ExecEnv, engine: Engine) -> BuildConfig {
         PathBuf::from("../example-apps/nodejs").join(app)
     };
     BuildConfig::new(app_dir)
-        .buildpacks([BuildpackReference::Packaged(
-            "/work/main/packaged/x86_64-unknown-linux-musl/debug/examples_nodejs".into(),
-        )])
+        .buildpacks([BuildpackReference::WorkspaceBuildpack(BUILDPACK.into())])
         .exec_env(exec_env)
         .engine(engine)
 }
