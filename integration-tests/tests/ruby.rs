@@ -37,7 +37,7 @@ impl App {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).unwrap();
+            std::fs::remove_dir_all(&dir).expect("remove a stale app copy");
         }
         copy_dir(&example_apps().join(name), &dir);
         let output = Command::new("ruby")
@@ -73,14 +73,21 @@ impl Drop for App {
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
+    let fail = |what: &str, error: std::io::Error| -> ! {
+        panic!("{what} ({} -> {}): {error}", from.display(), to.display())
+    };
+    std::fs::create_dir_all(to).unwrap_or_else(|error| fail("create the copy", error));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|error| fail("list the app", error)) {
+        let entry = entry.unwrap_or_else(|error| fail("list the app", error));
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        let is_dir = entry
+            .file_type()
+            .unwrap_or_else(|error| fail("read a file type", error))
+            .is_dir();
+        if is_dir {
             copy_dir(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|error| fail("copy a file", error));
         }
     }
 }
@@ -95,7 +102,13 @@ fn installed_gems(ctx: &TestContext<'_>, layer: &str) -> Vec<String> {
         .join("ruby/3.1.0/gems");
     let mut names: Vec<String> = std::fs::read_dir(&gems)
         .unwrap_or_else(|error| panic!("{}: {error}", gems.display()))
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("list the gems directory")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
