@@ -11,7 +11,7 @@ pub use engine::{
     BuildRequest, EngineError, GroupEntry, LaunchRequest, LaunchResult, Order, PackagedBuildpack,
     Progress, Target,
 };
-pub use packaging::resolve_order;
+pub use packaging::{package_workspace_buildpack_in, resolve_order};
 pub use results::{
     BuildReport, DetectOutcome, DetectReport, EngineKind, LayerReport, LayerState, Phase,
     PhaseOutput, PlanEntryReport, ProcessReport, TestReport, TestResultsFile, TestResultsFormat,

@@ -3,7 +3,10 @@
 use crate::engine::{EngineError, GroupEntry, Order, PackagedBuildpack};
 use crate::runner::{BuildpackReference, from_manifest_dir};
 use libcnb_exec_env::ExecEnvSelector;
+use libcnb_exec_env_package::{PackageOptions, package_buildpack};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Resolves buildpack references to the order to detect over.
 ///
@@ -183,18 +186,64 @@ fn composite_order(
     Ok(order)
 }
 
+/// Packaged directories, per process: each buildpack is packaged once per test binary.
+static PACKAGED: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+
+fn packaged(
+    key: String,
+    package: impl FnOnce() -> Result<PathBuf, EngineError>,
+) -> Result<PathBuf, EngineError> {
+    // Holding the lock while packaging also serializes cargo builds of parallel tests.
+    let mut cache = PACKAGED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(dir) = cache.get(&key) {
+        return Ok(dir.clone());
+    }
+    let dir = package()?;
+    cache.insert(key, dir.clone());
+    Ok(dir)
+}
+
+fn options() -> PackageOptions {
+    PackageOptions::default().quiet(true)
+}
+
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
 fn package_current_crate() -> Result<PathBuf, EngineError> {
-    Err(EngineError::Packaging {
-        what: "the current crate".to_owned(),
-        reason: "workspace packaging is not available yet: use BuildpackReference::Packaged"
-            .to_owned(),
+    let dir = manifest_dir();
+    packaged(format!("dir:{}", dir.display()), || {
+        package_buildpack(&dir, &options())
+            .map(|packaged| packaged.dir)
+            .map_err(|error| EngineError::Packaging {
+                what: format!("the current crate ({})", dir.display()),
+                reason: error.to_string(),
+            })
+    })
+}
+
+/// Packages the buildpack `id` of the Cargo workspace containing `dir_in_workspace`, once per
+/// process, keeping its `exec-env` keys (crate `libcnb-exec-env-package`).
+///
+/// # Errors
+/// [`EngineError::Packaging`] when no workspace buildpack has this id or packaging fails.
+pub fn package_workspace_buildpack_in(
+    dir_in_workspace: &Path,
+    id: &str,
+) -> Result<PathBuf, EngineError> {
+    packaged(format!("id:{id}@{}", dir_in_workspace.display()), || {
+        libcnb_exec_env_package::package_workspace_buildpack(dir_in_workspace, id, &options())
+            .map(|packaged| packaged.dir)
+            .map_err(|error| EngineError::Packaging {
+                what: format!("workspace buildpack {id}"),
+                reason: error.to_string(),
+            })
     })
 }
 
 fn package_workspace_buildpack(id: &str) -> Result<PathBuf, EngineError> {
-    Err(EngineError::Packaging {
-        what: format!("workspace buildpack {id}"),
-        reason: "workspace packaging is not available yet: use BuildpackReference::Packaged"
-            .to_owned(),
-    })
+    package_workspace_buildpack_in(&manifest_dir(), id)
 }

@@ -248,7 +248,9 @@ pub struct TestReport {
     pub passed: bool,
     /// How long it ran.
     pub duration: Duration,
-    /// The results file the buildpack declared, copied out of the run, when it exists.
+    /// The results file the image declared (see the crate README, "Test results"), read after
+    /// the run: the file named by `CNB_TEST_RESULTS_PATH`, else the first `*.xml`/`*.tap` file
+    /// (by path) under `CNB_TEST_RESULTS_DIR`; `None` when none was declared or written.
     pub results_file: Option<TestResultsFile>,
 }
 

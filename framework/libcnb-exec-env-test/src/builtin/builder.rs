@@ -43,6 +43,7 @@ pub(crate) struct Built {
 }
 
 /// Runs every buildpack of the group.
+#[allow(clippy::too_many_lines)] // one phase, read top to bottom
 pub(crate) fn build(
     request: &BuildRequest,
     workspace: &Workspace,
@@ -234,8 +235,7 @@ fn process_layers(
         }
         let other_env = exec_env.as_ref().is_some_and(|list| {
             ExecEnvSelector::from_names(list)
-                .map(|selector| !selector.matches(&request.exec_env))
-                .unwrap_or(false)
+                .is_ok_and(|selector| !selector.matches(&request.exec_env))
         });
         let was_restored = restored
             .iter()

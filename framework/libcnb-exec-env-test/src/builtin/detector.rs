@@ -15,6 +15,7 @@ use super::{Log, Workspace, buildpack_env, run_captured};
 use crate::engine::{BuildRequest, EngineError, GroupEntry};
 use crate::results::{DetectOutcome, DetectReport};
 use std::collections::HashMap;
+use std::fmt::Write;
 
 /// The lifecycle's exit codes for detect.
 const CODE_PASS: i32 = 0;
@@ -34,6 +35,7 @@ struct Run {
 }
 
 /// Runs detection over the request's order.
+#[allow(clippy::too_many_lines)] // one phase, read top to bottom
 pub(crate) fn detect(
     request: &BuildRequest,
     workspace: &Workspace,
@@ -143,14 +145,15 @@ pub(crate) fn detect(
             ),
             DetectOutcome::NotRun => "not run".to_owned(),
         };
-        details.push_str(&format!(
-            "  {}@{}{}: {outcome}\n",
+        let _ = writeln!(
+            details,
+            "  {}@{}{}: {outcome}",
             report.buildpack_id,
             report.version,
             if report.optional { " (optional)" } else { "" }
-        ));
+        );
         for line in report.output.lines() {
-            details.push_str(&format!("      | {line}\n"));
+            let _ = writeln!(details, "      | {line}");
         }
     }
     if reports

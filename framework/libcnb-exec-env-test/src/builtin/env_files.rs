@@ -123,10 +123,8 @@ impl Env {
                 "override" => {
                     self.vars.insert(name, value);
                 }
-                "default" => {
-                    if self.get(&name).is_empty() {
-                        self.vars.insert(name, value);
-                    }
+                "default" if self.get(&name).is_empty() => {
+                    self.vars.insert(name, value);
                 }
                 "prepend" => {
                     let joined = join_prefix(&value, &delim, self.get(&name));

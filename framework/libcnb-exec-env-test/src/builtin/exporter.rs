@@ -82,6 +82,7 @@ pub(crate) struct Exported {
 }
 
 /// Writes the cache and turns the output directory into the image stand-in.
+#[allow(clippy::too_many_lines)] // one phase, read top to bottom
 pub(crate) fn export(
     request: &BuildRequest,
     workspace: &Workspace,
@@ -110,11 +111,11 @@ pub(crate) fn export(
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     for buildpack in &built.buildpacks {
         for process in &buildpack.launch.processes {
-            let r#type = process.r#type.to_string();
+            let kind = process.r#type.to_string();
             if process.default {
-                default_process = Some(r#type.clone());
-            } else if default_process.as_deref() == Some(r#type.as_str()) {
-                log.line(&format!("Warning: redefining the following default process type with a process not marked as default: {type}", type = r#type));
+                default_process = Some(kind.clone());
+            } else if default_process.as_deref() == Some(kind.as_str()) {
+                log.line(&format!("Warning: redefining the following default process type with a process not marked as default: {kind}"));
                 default_process = None;
             }
             let working_dir = match &process.working_directory {
@@ -124,9 +125,9 @@ pub(crate) fn export(
                 }
             };
             by_type.insert(
-                r#type.clone(),
+                kind.clone(),
                 ImageProcess {
-                    r#type,
+                    r#type: kind,
                     command: process.command.clone(),
                     args: process.args.clone(),
                     working_dir,

@@ -13,9 +13,11 @@
 //! - User arguments replace the process's default arguments (Buildpack API >= 0.9).
 //!
 //! Test results (this crate's convention, see the README): a `test` process gets a
-//! [`TestReport`]: pass/fail, duration, and the results file it declared through
-//! `CNB_TEST_RESULTS_PATH` / `CNB_TEST_RESULTS_FORMAT` in its launch env, or the image labels
-//! `io.buildpacks.test.results-path` / `io.buildpacks.test.results-format`.
+//! [`TestReport`]: pass/fail, duration, and the results files the image declared: every `*.xml`
+//! (`JUnit`) and `*.tap` file under `CNB_TEST_RESULTS_DIR` (launch env), and the one file named
+//! by `CNB_TEST_RESULTS_PATH` / `CNB_TEST_RESULTS_FORMAT` (launch env) or by the image labels
+//! `io.buildpacks.test.results-path` / `io.buildpacks.test.results-format`. Relative paths are
+//! relative to the app directory.
 
 use super::env_files::Env;
 use super::escape_id;
@@ -23,10 +25,14 @@ use super::exporter::{ImageConfig, ImageMetadata, ImageProcess};
 use crate::engine::{EngineError, LaunchRequest, LaunchResult};
 use crate::results::{TestReport, TestResultsFile, TestResultsFormat};
 use libcnb_exec_env::ExecEnv;
+use std::fmt::Write;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The env var naming a directory of test results files (`*.xml`, `*.tap`), relative to the app
+/// directory (the `examples/test-report` buildpack sets it).
+pub const TEST_RESULTS_DIR_ENV: &str = "CNB_TEST_RESULTS_DIR";
 /// The env var naming a test process's results file (relative to the app directory).
 pub const TEST_RESULTS_PATH_ENV: &str = "CNB_TEST_RESULTS_PATH";
 /// The env var naming its format (`junit`, `tap`).
@@ -111,6 +117,7 @@ pub(crate) fn select_process(
 ///
 /// # Errors
 /// See [`EngineError`]: no such process, no default, not eligible, I/O.
+#[allow(clippy::too_many_lines)] // one phase, read top to bottom
 pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     let (metadata, config) = read_image(&request.image_dir)?;
     let process = select_process(
@@ -201,17 +208,18 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     };
     let mut stderr_text = join(stderr);
     if status.is_none() {
-        stderr_text.push_str(&format!(
-            "\ncnb-local: process `{}` killed after {:?}\n",
+        let _ = writeln!(
+            stderr_text,
+            "\ncnb-local: process `{}` killed after {:?}",
             process.r#type,
             request.timeout.unwrap_or_default()
-        ));
+        );
     }
     let exit_code = status.and_then(|status| status.code());
     let test = (process.r#type == "test").then(|| TestReport {
         passed: exit_code == Some(0),
         duration,
-        results_file: results_file(&env, &config, &app_dir),
+        results_file: results_files(&env, &config, &app_dir).into_iter().next(),
     });
     Ok(LaunchResult {
         process_type: process.r#type,
@@ -246,15 +254,53 @@ fn layer_dirs(dir: &Path) -> Vec<PathBuf> {
     layers
 }
 
-fn results_file(env: &Env, config: &ImageConfig, app_dir: &Path) -> Option<TestResultsFile> {
-    let (path, format) = match env.vars.get(TEST_RESULTS_PATH_ENV) {
-        Some(path) => (path.clone(), env.vars.get(TEST_RESULTS_FORMAT_ENV).cloned()),
-        None => (
-            config.labels.get(TEST_RESULTS_PATH_LABEL)?.clone(),
-            config.labels.get(TEST_RESULTS_FORMAT_LABEL).cloned(),
-        ),
+fn results_files(env: &Env, config: &ImageConfig, app_dir: &Path) -> Vec<TestResultsFile> {
+    let mut files = Vec::new();
+    let declared = match env.vars.get(TEST_RESULTS_PATH_ENV) {
+        Some(path) => Some((path.clone(), env.vars.get(TEST_RESULTS_FORMAT_ENV).cloned())),
+        None => config.labels.get(TEST_RESULTS_PATH_LABEL).map(|path| {
+            (
+                path.clone(),
+                config.labels.get(TEST_RESULTS_FORMAT_LABEL).cloned(),
+            )
+        }),
     };
-    let path = app_dir.join(path);
+    if let Some((path, format)) = declared
+        && let Some(file) = read_results(app_dir.join(path), format)
+    {
+        files.push(file);
+    }
+    if let Some(dir) = env.vars.get(TEST_RESULTS_DIR_ENV) {
+        let mut found = Vec::new();
+        collect_results(&app_dir.join(dir), &mut found);
+        found.sort();
+        files.extend(
+            found
+                .into_iter()
+                .filter_map(|path| read_results(path, None)),
+        );
+    }
+    files
+}
+
+fn collect_results(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_results(&path, found);
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "xml" || ext == "tap")
+        {
+            found.push(path);
+        }
+    }
+}
+
+fn read_results(path: PathBuf, format: Option<String>) -> Option<TestResultsFile> {
     let content = std::fs::read_to_string(&path).ok()?;
     let format = format.map_or_else(
         || {

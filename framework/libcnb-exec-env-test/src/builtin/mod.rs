@@ -20,13 +20,14 @@ use crate::engine::Progress;
 use crate::engine::{BuildRequest, EngineError, PackagedBuildpack};
 use crate::results::{BuildReport, EngineKind, Phase, PhaseOutput};
 use env_files::Env;
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use launcher::{
-    TEST_RESULTS_FORMAT_ENV, TEST_RESULTS_FORMAT_LABEL, TEST_RESULTS_PATH_ENV,
-    TEST_RESULTS_PATH_LABEL, launch,
+    TEST_RESULTS_DIR_ENV, TEST_RESULTS_FORMAT_ENV, TEST_RESULTS_FORMAT_LABEL,
+    TEST_RESULTS_PATH_ENV, TEST_RESULTS_PATH_LABEL, launch,
 };
 
 /// Directories a build works in.
@@ -189,6 +190,7 @@ pub(crate) fn remove_path(path: &Path) -> std::io::Result<()> {
 ///
 /// # Errors
 /// See [`EngineError`].
+#[allow(clippy::too_many_lines)] // one phase, read top to bottom
 pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let started = Instant::now();
     if !request.app_dir.is_dir() {
@@ -199,11 +201,12 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let all_output = |phases: &[PhaseOutput], current: &str| {
         let mut text = String::new();
         for phase in phases {
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 "===> {}\n{}",
                 phase.phase.to_string().to_uppercase(),
                 phase.output
-            ));
+            );
         }
         text.push_str(current);
         text
@@ -235,7 +238,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     });
 
     header(&mut log, Phase::Restore);
-    let cache = restorer::Cache::open(&request.cache_dir, &mut log)?;
+    let cache = restorer::Cache::open(&request.cache_dir, &mut log);
     let restored = cache.restore(&detected.group, &workspace.layers_dir, &mut log)?;
     phases.push(PhaseOutput {
         phase: Phase::Restore,

@@ -152,17 +152,18 @@ struct Dep {
     extra_provides: Vec<usize>,
 }
 
+fn dep<'a>(deps: &'a mut Vec<(String, Dep)>, name: &str) -> &'a mut Dep {
+    let position = deps.iter().position(|(n, _)| n == name).unwrap_or_else(|| {
+        deps.push((name.to_owned(), Dep::default()));
+        deps.len() - 1
+    });
+    &mut deps[position].1
+}
+
 fn run_trial(mut trial: Vec<Option_>) -> Option<Resolved> {
     loop {
         // name -> dep, in order of first appearance.
         let mut deps: Vec<(String, Dep)> = Vec::new();
-        fn dep<'a>(deps: &'a mut Vec<(String, Dep)>, name: &str) -> &'a mut Dep {
-            let position = deps.iter().position(|(n, _)| n == name).unwrap_or_else(|| {
-                deps.push((name.to_owned(), Dep::default()));
-                deps.len() - 1
-            });
-            &mut deps[position].1
-        }
         for (position, option) in trial.iter().enumerate() {
             for provide in &option.sections.provides {
                 dep(&mut deps, &provide.name).extra_provides.push(position);

@@ -136,7 +136,7 @@ pub(crate) fn identity(path: &Path) -> Option<(u64, u64)> {
 
 impl Cache {
     /// Opens `<cache_dir>/builtin`; a corrupt cache is reported and emptied.
-    pub(crate) fn open(cache_dir: &Path, log: &mut Log) -> Result<Self, EngineError> {
+    pub(crate) fn open(cache_dir: &Path, log: &mut Log) -> Self {
         let root = cache_dir.join("builtin");
         let path = root.join("metadata.toml");
         let metadata = match std::fs::read_to_string(&path) {
@@ -171,7 +171,7 @@ impl Cache {
                 }
             },
         };
-        Ok(Self { root, metadata })
+        Self { root, metadata }
     }
 
     /// Restores the group's `cache = true` layers into `layers_dir`, `<layer>.toml` without
