@@ -9,6 +9,8 @@
 //!
 //! Every test skips, saying why, when the lifecycle is not installed (`scripts/install-lifecycle.sh`).
 
+#![allow(clippy::unwrap_used)]
+
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_test::{
     BuildConfig, BuildReport, BuildpackReference, DetectOutcome, Engine, EngineError, LaunchConfig,
@@ -309,14 +311,14 @@ fn assert_launches_agree(
                 "launch {config:?} errors differ: builtin {b} / lifecycle {l}"
             );
             assert_eq!(b.to_string(), l.to_string(), "launch error messages");
-            error_as_result(l)
+            error_as_result(&l)
         }
         (b, l) => panic!("launch {config:?}: builtin {b:?} but lifecycle {l:?}"),
     }
 }
 
 /// A launch that failed the same way under both engines (checked by the caller's match).
-fn error_as_result(error: EngineError) -> LaunchResult {
+fn error_as_result(error: &EngineError) -> LaunchResult {
     LaunchResult {
         process_type: String::new(),
         exit_code: None,
@@ -501,7 +503,7 @@ fn build_both<'a>(
     runner: &'a LocalRunner,
     root: &Path,
     buildpacks: &[PathBuf],
-    env: ExecEnv,
+    env: &ExecEnv,
 ) -> (
     Result<TestContext<'a>, EngineError>,
     Result<TestContext<'a>, EngineError>,
@@ -545,7 +547,7 @@ fn detect_errors_and_failures_agree() {
         PASS,
     );
     for bps in [vec![fails.clone()], vec![errors.clone()]] {
-        let (b, l) = build_both(&runner, &root.0, &bps, ExecEnv::Production);
+        let (b, l) = build_both(&runner, &root.0, &bps, &ExecEnv::Production);
         let (Err(b), Err(l)) = (b, l) else {
             panic!("both engines must fail detection");
         };
@@ -572,7 +574,7 @@ fn process_exec_env_wildcard_and_api_010_processes_agree() {
         PASS,
         "#!/bin/sh\ncat > \"$CNB_LAYERS_DIR/launch.toml\" <<EOF\n[[processes]]\ntype = \"old-test\"\ncommand = [\"echo\", \"old\"]\nexec-env = [\"test\"]\n\n[[processes]]\ntype = \"everywhere\"\ncommand = [\"echo\", \"star\"]\nexec-env = [\"*\"]\ndefault = true\nEOF\n",
     );
-    let (b, l) = build_both(&runner, &root.0, &[old], ExecEnv::Production);
+    let (b, l) = build_both(&runner, &root.0, &[old], &ExecEnv::Production);
     let (b, l) = (b.unwrap(), l.unwrap());
     assert_agree(&b.report, &l.report);
     for process in ["old-test", "everywhere"] {
@@ -582,6 +584,9 @@ fn process_exec_env_wildcard_and_api_010_processes_agree() {
     }
     let run = assert_launches_agree(&b, &l, &LaunchConfig::new().exec_env(ExecEnv::Development));
     assert_eq!(run.stdout, "star\n");
+    // Eligibility is a Platform API matter: the API 0.10 buildpack's `exec-env` restricts too.
+    let run = assert_launches_agree(&b, &l, &LaunchConfig::new().process("old-test"));
+    assert!(run.stderr.contains("may only run in"), "{}", run.stderr);
 }
 
 #[test]
@@ -600,7 +605,7 @@ fn two_default_processes_for_different_envs_fail_under_both() {
         PASS,
         "#!/bin/sh\ncat > \"$CNB_LAYERS_DIR/launch.toml\" <<EOF\n[[processes]]\ntype = \"web\"\ncommand = [\"echo\", \"web\"]\nexec-env = [\"production\"]\ndefault = true\n\n[[processes]]\ntype = \"test\"\ncommand = [\"echo\", \"test\"]\nexec-env = [\"test\"]\ndefault = true\nEOF\n",
     );
-    let (b, l) = build_both(&runner, &root.0, &[two], ExecEnv::Test);
+    let (b, l) = build_both(&runner, &root.0, &[two], &ExecEnv::Test);
     assert!(l.is_err(), "the lifecycle refuses two defaults");
     assert!(
         b.is_err(),
@@ -624,7 +629,7 @@ fn spec_table_form_of_exec_env_agrees() {
         PASS,
         PASS,
     );
-    let (b, l) = build_both(&runner, &root.0, &[table], ExecEnv::Test);
+    let (b, l) = build_both(&runner, &root.0, &[table], &ExecEnv::Test);
     let l = l
         .err()
         .unwrap_or_else(|| panic!("the lifecycle rejects the table form"));
@@ -653,9 +658,14 @@ fn launch_layer_kept_from_the_previous_image() {
         PASS,
         "#!/bin/sh\nset -eu\nL=\"$CNB_LAYERS_DIR/static\"\nif [ -f \"$L.toml\" ]; then echo keeping static; else mkdir -p \"$L/bin\"; printf '#!/bin/sh\\necho static v1\\n' > \"$L/bin/static\"; chmod +x \"$L/bin/static\"; fi\nprintf '[types]\\nlaunch = true\\n[metadata]\\nv = 1\\n' > \"$L.toml\"\nprintf '[[processes]]\\ntype = \"static\"\\ncommand = [\"static\"]\\ndefault = true\\n' > \"$CNB_LAYERS_DIR/launch.toml\"\n",
     );
-    let (first_b, first_l) = build_both(&runner, &root.0, &[keep.clone()], ExecEnv::Production);
+    let (first_b, first_l) = build_both(
+        &runner,
+        &root.0,
+        std::slice::from_ref(&keep),
+        &ExecEnv::Production,
+    );
     assert_agree(&first_b.unwrap().report, &first_l.unwrap().report);
-    let (b, l) = build_both(&runner, &root.0, &[keep], ExecEnv::Production);
+    let (b, l) = build_both(&runner, &root.0, &[keep], &ExecEnv::Production);
     let l = l.unwrap_or_else(|e| panic!("the lifecycle reuses the layer: {e}"));
     assert_eq!(
         l.report

@@ -27,7 +27,9 @@ use crate::results::{
 };
 use libcnb_exec_env::ExecEnv;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{BufRead, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -201,7 +203,6 @@ fn stage_binaries(bin_dir: &Path, user: &user::RunUser) -> Result<PathBuf, Engin
             partial.display()
         )))?;
     }
-    use std::os::unix::fs::PermissionsExt;
     for dir in [staged.parent().unwrap_or(&staged), partial.as_path()] {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
             .map_err(io(format!("cannot open {} to all", dir.display())))?;
@@ -268,6 +269,8 @@ struct Runner<'a> {
     exec_env: &'a ExecEnv,
     progress: Progress,
     phases: Vec<PhaseOutput>,
+    /// Lines put before the next phase's output (which engine runs, who runs it).
+    intro: String,
 }
 
 impl Runner<'_> {
@@ -296,7 +299,7 @@ impl Runner<'_> {
         )?;
         self.phases.push(PhaseOutput {
             phase,
-            output: run.output.clone(),
+            output: format!("{}{}", std::mem::take(&mut self.intro), run.output),
             success: run.code == Some(0),
         });
         Ok(run)
@@ -305,11 +308,12 @@ impl Runner<'_> {
     fn output(&self) -> String {
         let mut text = String::new();
         for phase in &self.phases {
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 "===> {}\n{}",
                 phase.phase.to_string().to_uppercase(),
                 phase.output
-            ));
+            );
         }
         text
     }
@@ -329,31 +333,24 @@ fn path_str(path: &Path) -> &str {
     path.to_str().unwrap_or_default()
 }
 
-/// Runs a build with the real lifecycle.
-///
-/// # Errors
-/// The lifecycle is not installed; no group passes detection; a buildpack fails; a phase fails;
-/// I/O.
-pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
-    let started = Instant::now();
-    let bin_dir = locate().ok_or_else(|| {
-        unavailable(format!(
-            "no lifecycle binaries: run scripts/install-lifecycle.sh, or set {DIR_ENV} to a directory with `lifecycle` and `launcher`"
-        ))
-    })?;
-    if !request.app_dir.is_dir() {
-        return Err(EngineError::MissingAppDir(request.app_dir.clone()));
-    }
-    let user = user::RunUser::resolve()?;
-    let dirs = Dirs::new(&request.cache_dir);
-    mkdirs(&dirs.root)?;
-    let lock_path = dirs.root.join("lock");
-    let lock = std::fs::File::create(&lock_path)
-        .map_err(io(format!("cannot create {}", lock_path.display())))?;
-    lock.lock()
-        .map_err(io(format!("cannot lock {}", lock_path.display())))?;
+/// What [`prepare`] set up.
+struct Prepared {
+    bins: PathBuf,
+    order_path: PathBuf,
+    run_toml: PathBuf,
+    layout_dir: PathBuf,
+}
 
-    let bins = stage_binaries(&bin_dir, &user)?;
+/// Lays out a fresh work directory (app copy, buildpacks, platform env, `order.toml`), the run
+/// image and `run.toml`, and gives it all to the user the phases run as.
+fn prepare(
+    request: &BuildRequest,
+    dirs: &Dirs,
+    user: &user::RunUser,
+    bin_dir: &Path,
+) -> Result<Prepared, EngineError> {
+    let bin_dir = bin_dir.to_path_buf();
+    let bins = stage_binaries(&bin_dir, user)?;
     remove_dir(&dirs.work)?;
     for dir in [
         &dirs.cache,
@@ -384,12 +381,13 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
             if !dest.exists() {
                 copy_tree(&bp.dir, &dest)?;
             }
-            order_toml.push_str(&format!(
+            let _ = write!(
+                order_toml,
                 "[[order.group]]\nid = {}\nversion = {}\noptional = {}\n",
                 toml::Value::from(bp.id.as_str()),
                 toml::Value::from(bp.version.as_str()),
                 entry.optional
-            ));
+            );
         }
     }
     let order_path = dirs.work.join("order.toml");
@@ -406,6 +404,45 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     user.ensure_traversable(&dirs.root)?;
     user.own(&dirs.root)?;
     let layout_dir = layout_link(&dirs.layout)?;
+    Ok(Prepared {
+        bins,
+        order_path,
+        run_toml,
+        layout_dir,
+    })
+}
+
+/// Runs a build with the real lifecycle: one phase after the other, as pack runs them.
+///
+/// # Errors
+/// The lifecycle is not installed; no group passes detection; a buildpack fails; a phase fails;
+/// I/O.
+#[allow(clippy::too_many_lines)] // the five phases in a row, each with its flags
+pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
+    let started = Instant::now();
+    let bin_dir = locate().ok_or_else(|| {
+        unavailable(format!(
+            "no lifecycle binaries: run scripts/install-lifecycle.sh, or set {DIR_ENV} to a directory with `lifecycle` and `launcher`"
+        ))
+    })?;
+    if !request.app_dir.is_dir() {
+        return Err(EngineError::MissingAppDir(request.app_dir.clone()));
+    }
+    let user = user::RunUser::resolve()?;
+    let dirs = Dirs::new(&request.cache_dir);
+    mkdirs(&dirs.root)?;
+    let lock_path = dirs.root.join("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(io(format!("cannot create {}", lock_path.display())))?;
+    lock.lock()
+        .map_err(io(format!("cannot lock {}", lock_path.display())))?;
+
+    let Prepared {
+        bins,
+        order_path,
+        run_toml,
+        layout_dir,
+    } = prepare(request, &dirs, &user, &bin_dir)?;
 
     let mut runner = Runner {
         lifecycle: bins.join("lifecycle"),
@@ -414,14 +451,21 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         exec_env: &request.exec_env,
         progress: request.progress,
         phases: Vec::new(),
+        intro: String::new(),
     };
+    let mut intro = format!(
+        "Engine: the real CNB lifecycle ({}), Platform API {PLATFORM_API}, CNB_EXEC_ENV={}, phases run as uid {}\n",
+        bin_dir.display(),
+        request.exec_env,
+        user.uid
+    );
     if let Some(note) = &user.note {
-        runner.phases.push(PhaseOutput {
-            phase: Phase::Analyze,
-            output: format!("{note}\n"),
-            success: true,
-        });
+        let _ = writeln!(intro, "{note}");
     }
+    if request.progress == Progress::Stderr {
+        eprint!("{intro}");
+    }
+    runner.intro = intro;
     let (uid, gid) = (user.uid.to_string(), user.gid.to_string());
     let analyzed = dirs.layers.join("analyzed.toml");
     let group = dirs.layers.join("group.toml");
@@ -553,27 +597,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         ],
     )?;
     if run.code != Some(0) {
-        let buildpack_id = run
-            .output
-            .lines()
-            .filter_map(|line| line.strip_prefix("Running build for buildpack "))
-            .next_back()
-            .map(|el| el.rsplit_once('@').map_or(el, |(id, _)| id).to_owned())
-            .unwrap_or_else(|| "(unknown: see the builder output)".to_owned());
-        let code = run
-            .output
-            .lines()
-            .rev()
-            .find_map(|line| {
-                line.split_once("exit status ")
-                    .map(|(_, code)| code.trim().to_owned())
-            })
-            .unwrap_or_else(|| format!("(builder exit code {:?})", run.code));
-        return Err(EngineError::BuildpackFailed {
-            buildpack_id,
-            code,
-            output: runner.output(),
-        });
+        return Err(build_failure(&run, runner.output()));
     }
     let mut layers = Vec::new();
     for id in &group_ids {
@@ -685,7 +709,10 @@ fn layout_link(layout: &Path) -> Result<PathBuf, EngineError> {
     let links = base.join("libcnb-exec-env-layouts");
     mkdirs(&links)?;
     let digest = sha2::Sha256::digest(layout.as_os_str().as_encoded_bytes());
-    let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let name = digest.iter().take(12).fold(String::new(), |mut name, b| {
+        let _ = write!(name, "{b:02x}");
+        name
+    });
     let link = links.join(name);
     if std::fs::read_link(&link).ok().as_deref() != Some(layout) {
         let partial = links.join(format!(".partial-{}", std::process::id()));
@@ -719,6 +746,33 @@ fn reference_safe(path: &Path) -> bool {
     })
 }
 
+/// A failed builder run: the buildpack whose `bin/build` ran last, and its exit status.
+fn build_failure(run: &PhaseRun, output: String) -> EngineError {
+    let buildpack_id = run
+        .output
+        .lines()
+        .filter_map(|line| line.strip_prefix("Running build for buildpack "))
+        .next_back()
+        .map_or_else(
+            || "(unknown: see the builder output)".to_owned(),
+            |el| el.rsplit_once('@').map_or(el, |(id, _)| id).to_owned(),
+        );
+    let code = run
+        .output
+        .lines()
+        .rev()
+        .find_map(|line| {
+            line.split_once("exit status ")
+                .map(|(_, code)| code.trim().to_owned())
+        })
+        .unwrap_or_else(|| format!("(builder exit code {:?})", run.code));
+    EngineError::BuildpackFailed {
+        buildpack_id,
+        code,
+        output,
+    }
+}
+
 /// Where the stand-in keeps what the launch needs from the image (its config, the build paths).
 const IMAGE_META_DIR: &str = ".cnb-lifecycle-image";
 
@@ -739,13 +793,10 @@ fn default_process_of(entrypoint: &[String]) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Launches a process of an image the lifecycle engine exported, with the image's own launcher.
-///
-/// # Errors
-/// Not an image of this engine; unknown process; no default process; the process is not eligible
-/// in the launch's environment (the launcher's `process type <t> was not found`, exit 82); I/O.
-pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
-    let out = &request.image_dir;
+/// The image config and the path moves (build paths -> stand-in) of an unpacked image.
+fn read_image_meta(
+    out: &Path,
+) -> Result<(serde_json::Value, Vec<(PathBuf, PathBuf)>), EngineError> {
     let meta_dir = out.join(IMAGE_META_DIR);
     let read = |name: &str| -> Result<serde_json::Value, EngineError> {
         let path = meta_dir.join(name);
@@ -762,7 +813,18 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     let paths = read("paths.json")?;
     let layers_dir = PathBuf::from(paths["layers"].as_str().unwrap_or_default());
     let app_dir = PathBuf::from(paths["app"].as_str().unwrap_or_default());
-    let moves = image_moves(&layers_dir, &app_dir, out);
+    Ok((config, image_moves(&layers_dir, &app_dir, out)))
+}
+
+/// Launches a process of an image the lifecycle engine exported, with the image's own launcher.
+///
+/// # Errors
+/// Not an image of this engine; unknown process; no default process; the process is not eligible
+/// in the launch's environment (the launcher's `process type <t> was not found`, exit 82); I/O.
+pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
+    let out = &request.image_dir;
+    let meta_dir = out.join(IMAGE_META_DIR);
+    let (config, moves) = read_image_meta(out)?;
     let image_config = &config["config"];
     let entrypoint: Vec<String> = image_config["Entrypoint"]
         .as_array()
@@ -817,7 +879,148 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         },
     };
     let user = user::RunUser::resolve()?;
-    let mut command = Command::new(&program);
+    let command = launch_command(&program, image_config, &moves, request, &user);
+    let started = Instant::now();
+    let (code, stdout, stderr) = run_with_timeout(command, request.timeout, &program)?;
+    let duration = started.elapsed();
+    if code == Some(82) {
+        let wanted = if process_type.is_empty() {
+            None
+        } else {
+            Some(process_type.as_str())
+        };
+        if let Some(wanted) = wanted
+            && format!("{stdout}{stderr}").contains(&format!("process type {wanted} was not found"))
+            && let Some(process) = processes.iter().find(|p| p.r#type == wanted)
+        {
+            return Err(not_eligible(process, request.exec_env.as_ref()));
+        }
+    }
+    let test = (process_type == "test").then(|| TestReport {
+        passed: code == Some(0),
+        duration,
+        results_file: results_files(out, &request.env, &labels, &process_type)
+            .into_iter()
+            .next(),
+    });
+    Ok(LaunchResult {
+        process_type,
+        exit_code: code,
+        stdout,
+        stderr,
+        duration,
+        test,
+    })
+}
+
+/// The results files a `test` process declared, by the crate's convention (the same rules as the
+/// built-in engine's launcher, see the crate README "Test results"): the file named by
+/// `CNB_TEST_RESULTS_PATH` / `CNB_TEST_RESULTS_FORMAT` (else by the image labels), then every
+/// `*.xml`/`*.tap` under `CNB_TEST_RESULTS_DIR`. The variables come from the launch env,
+/// else from the layers' `env/`, `env.launch/` and `env.launch/<process>/` files (which the real
+/// launcher applies inside the process, out of this engine's sight). Paths are relative to the
+/// app directory.
+fn results_files(
+    out: &Path,
+    launch_env: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+    process_type: &str,
+) -> Vec<TestResultsFile> {
+    use crate::builtin::{
+        TEST_RESULTS_DIR_ENV, TEST_RESULTS_FORMAT_ENV, TEST_RESULTS_FORMAT_LABEL,
+        TEST_RESULTS_PATH_ENV, TEST_RESULTS_PATH_LABEL,
+    };
+    let from_layers = |name: &str| -> Option<String> {
+        let mut found = None;
+        let bps = std::fs::read_dir(out.join("layers")).ok()?;
+        for bp in bps.flatten() {
+            for layer in std::fs::read_dir(bp.path()).into_iter().flatten().flatten() {
+                let layer = layer.path();
+                for dir in [
+                    layer.join("env"),
+                    layer.join("env.launch"),
+                    layer.join("env.launch").join(process_type),
+                ] {
+                    for suffix in ["", ".default", ".override"] {
+                        if let Ok(value) =
+                            std::fs::read_to_string(dir.join(format!("{name}{suffix}")))
+                        {
+                            found = Some(value.trim().to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        found
+    };
+    let var = |name: &str| launch_env.get(name).cloned().or_else(|| from_layers(name));
+    let app_dir = out.join("workspace");
+    let mut files = Vec::new();
+    let declared = match var(TEST_RESULTS_PATH_ENV) {
+        Some(path) => Some((path, var(TEST_RESULTS_FORMAT_ENV))),
+        None => labels
+            .get(TEST_RESULTS_PATH_LABEL)
+            .map(|path| (path.clone(), labels.get(TEST_RESULTS_FORMAT_LABEL).cloned())),
+    };
+    if let Some((path, format)) = declared
+        && let Some(file) = read_results(app_dir.join(path), format)
+    {
+        files.push(file);
+    }
+    if let Some(dir) = var(TEST_RESULTS_DIR_ENV) {
+        let mut found = Vec::new();
+        collect_results(&app_dir.join(dir), &mut found);
+        found.sort();
+        files.extend(
+            found
+                .into_iter()
+                .filter(|path| !files.iter().any(|file| file.path == *path))
+                .filter_map(|path| read_results(path, None))
+                .collect::<Vec<_>>(),
+        );
+    }
+    files
+}
+
+fn collect_results(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_results(&path, found);
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "xml" || ext == "tap")
+        {
+            found.push(path);
+        }
+    }
+}
+
+fn read_results(path: PathBuf, format: Option<String>) -> Option<TestResultsFile> {
+    let content = std::fs::read_to_string(&path).ok()?;
+    let format = match format {
+        Some(format) => format.parse().unwrap_or(TestResultsFormat::Tap),
+        None if path.extension().is_some_and(|ext| ext == "xml") => TestResultsFormat::Junit,
+        None => TestResultsFormat::Tap,
+    };
+    Some(TestResultsFile {
+        format,
+        path,
+        content,
+    })
+}
+
+/// The launcher's command: the image's env (its build paths moved to the stand-in), `HOME`, the
+/// launch's `CNB_EXEC_ENV` and env, the image's working directory, the user's args.
+fn launch_command(
+    program: &Path,
+    image_config: &serde_json::Value,
+    moves: &[(PathBuf, PathBuf)],
+    request: &LaunchRequest,
+    user: &user::RunUser,
+) -> Command {
+    let moves = moves.to_vec();
+    let mut command = Command::new(program);
     command.env_clear();
     for var in image_config["Env"].as_array().into_iter().flatten() {
         let Some((key, value)) = var.as_str().and_then(|v| v.split_once('=')) else {
@@ -849,103 +1052,13 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     let workdir = image_config["WorkingDir"]
         .as_str()
         .and_then(|dir| oci::relocate(Path::new(dir), &moves))
-        .unwrap_or_else(|| out.join("workspace"));
+        .unwrap_or_else(|| request.image_dir.join("workspace"));
     command.current_dir(&workdir);
-    user.apply(&mut command, &out.join("workspace"));
+    user.apply(&mut command, &request.image_dir.join("workspace"));
     if let Some(args) = &request.args {
         command.args(args);
     }
-    let started = Instant::now();
-    let (code, stdout, stderr) = run_with_timeout(command, request.timeout, &program)?;
-    let duration = started.elapsed();
-    if code == Some(82) {
-        let wanted = if process_type.is_empty() {
-            None
-        } else {
-            Some(process_type.as_str())
-        };
-        if let Some(wanted) = wanted
-            && format!("{stdout}{stderr}").contains(&format!("process type {wanted} was not found"))
-            && let Some(process) = processes.iter().find(|p| p.r#type == wanted)
-        {
-            return Err(not_eligible(process, request.exec_env.as_ref()));
-        }
-    }
-    let test = (process_type == "test").then(|| TestReport {
-        passed: code == Some(0),
-        duration,
-        results_file: results_file(out, &request.env, &labels, &process_type),
-    });
-    Ok(LaunchResult {
-        process_type,
-        exit_code: code,
-        stdout,
-        stderr,
-        duration,
-        test,
-    })
-}
-
-/// The results file a `test` process declared (this crate's convention, shared with the
-/// built-in engine): `CNB_TEST_RESULTS_PATH` / `CNB_TEST_RESULTS_FORMAT` from the launch env or a
-/// layer's `env/`, `env.launch/` or `env.launch/<process>/` files, else the image labels; the
-/// path is relative to the app directory.
-fn results_file(
-    out: &Path,
-    launch_env: &BTreeMap<String, String>,
-    labels: &BTreeMap<String, String>,
-    process_type: &str,
-) -> Option<TestResultsFile> {
-    let from_layers = |name: &str| -> Option<String> {
-        let layers = out.join("layers");
-        let mut found = None;
-        for bp in std::fs::read_dir(&layers).ok()?.flatten() {
-            for layer in std::fs::read_dir(bp.path()).into_iter().flatten().flatten() {
-                let layer = layer.path();
-                for dir in [
-                    layer.join("env"),
-                    layer.join("env.launch"),
-                    layer.join("env.launch").join(process_type),
-                ] {
-                    for suffix in ["", ".default", ".override"] {
-                        if let Ok(value) =
-                            std::fs::read_to_string(dir.join(format!("{name}{suffix}")))
-                        {
-                            found = Some(value.trim().to_owned());
-                        }
-                    }
-                }
-            }
-        }
-        found
-    };
-    let lookup = |env: &str, label: &str| {
-        launch_env
-            .get(env)
-            .cloned()
-            .or_else(|| from_layers(env))
-            .or_else(|| labels.get(label).cloned())
-    };
-    let path = lookup(
-        crate::builtin::TEST_RESULTS_PATH_ENV,
-        crate::builtin::TEST_RESULTS_PATH_LABEL,
-    )?;
-    let format = lookup(
-        crate::builtin::TEST_RESULTS_FORMAT_ENV,
-        crate::builtin::TEST_RESULTS_FORMAT_LABEL,
-    );
-    let path = out.join("workspace").join(path);
-    let content = std::fs::read_to_string(&path).ok()?;
-    let format = match format {
-        Some(format) => format.parse().unwrap_or(TestResultsFormat::Tap),
-        None if path.extension().is_some_and(|ext| ext == "xml") => TestResultsFormat::Junit,
-        None => TestResultsFormat::Tap,
-    };
-    Some(TestResultsFile {
-        format,
-        path,
-        content,
-    })
+    command
 }
 
 fn not_eligible(process: &ProcessReport, exec_env: Option<&ExecEnv>) -> EngineError {

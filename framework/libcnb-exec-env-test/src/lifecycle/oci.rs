@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 /// The run image reference given to the analyzer (`-run-image`) and in `run.toml`.
@@ -286,7 +287,6 @@ fn unpack_tar(
         } else if kind.is_file() {
             let mut file = std::fs::File::create(&dest).map_err(io("create"))?;
             std::io::copy(&mut entry, &mut file).map_err(io("write"))?;
-            use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode & 0o7777))
                 .map_err(io("set the mode of"))?;
         }

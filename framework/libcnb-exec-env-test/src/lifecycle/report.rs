@@ -211,8 +211,8 @@ pub(super) fn plan_entries(plan_toml: &Path) -> Result<Vec<PlanEntryReport>, Eng
 /// A cheap identity of a layer directory's content: every entry's path, type, size, inode and
 /// modification time. A layer kept as restored keeps it; one deleted and made again does not.
 #[must_use]
-pub(super) fn fingerprint(dir: &Path) -> Option<Vec<(String, u64, u64, i64, i64)>> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64, u64, i64, i64)>) {
+pub(super) fn fingerprint(dir: &Path) -> Option<Fingerprint> {
+    fn walk(root: &Path, dir: &Path, out: &mut Fingerprint) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
@@ -251,7 +251,10 @@ pub(super) fn fingerprint(dir: &Path) -> Option<Vec<(String, u64, u64, i64, i64)
 }
 
 /// The layers a buildpack had after restore: name -> content fingerprint (`None`: metadata only).
-pub(super) type Restored = BTreeMap<String, Option<Vec<(String, u64, u64, i64, i64)>>>;
+pub(super) type Restored = BTreeMap<String, Option<Fingerprint>>;
+
+/// Every entry of a layer directory: relative path, inode, size, modification time (s, ns).
+pub(super) type Fingerprint = Vec<(String, u64, u64, i64, i64)>;
 
 /// The layers of `bp_layers_dir` after the restorer: every `<name>.toml`, with a fingerprint of
 /// `<name>/`.

@@ -46,11 +46,11 @@ impl RunUser {
         let me = std::fs::metadata("/proc/self").map_err(EngineError::io(
             "cannot read /proc/self to learn who runs this",
         ))?;
-        let (euid, egid) = (me.uid(), me.gid());
-        if euid != 0 {
+        let (uid, gid) = (me.uid(), me.gid());
+        if uid != 0 {
             return Ok(Self {
-                uid: euid,
-                gid: egid,
+                uid,
+                gid,
                 home: std::env::var_os("HOME").map(PathBuf::from),
                 drop_root: false,
                 note: None,
