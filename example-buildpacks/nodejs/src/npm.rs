@@ -26,12 +26,10 @@ impl Npm {
         let mut env: Vec<(OsString, OsString)> = vec![
             ("NODE_ENV".into(), node_env.into()),
             ("npm_config_cache".into(), cache_dir.as_os_str().to_owned()),
-            // npm writes a debug log per run under the cache by default; keep the cache layer
-            // for downloads only, so a restored cache is left as it was when nothing is new.
-            (
-                "npm_config_logs_dir".into(),
-                std::env::temp_dir().join("npm-logs").into_os_string(),
-            ),
+            // No debug log files: npm would write one per run into the cache layer (changing
+            // a restored cache even when nothing was downloaded), and they would vanish with
+            // the build anyway. npm's errors still go to the build output.
+            ("npm_config_logs_max".into(), "0".into()),
             // Use cached package data without asking the registry whether it is still fresh.
             ("npm_config_prefer_offline".into(), "true".into()),
             ("npm_config_audit".into(), "false".into()),
