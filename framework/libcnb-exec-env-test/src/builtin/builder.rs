@@ -109,7 +109,7 @@ pub(crate) fn build(
             });
         }
 
-        let layers = process_layers(request, id, &bp_layers, restored)?;
+        let layers = process_layers(request, workspace, id, &bp_layers, restored)?;
         for layer in &layers {
             if !layer.types.build {
                 continue;
@@ -166,6 +166,7 @@ pub(crate) fn build(
 /// `launch.toml`, `build.toml`, `store.toml`), in name order.
 fn process_layers(
     request: &BuildRequest,
+    workspace: &Workspace,
     buildpack_id: &str,
     bp_layers: &Path,
     restored: &[RestoredLayer],
@@ -227,11 +228,30 @@ fn process_layers(
                     EngineError::io(format!("cannot rename {} to .ignore", dir.display())),
                 )?;
             }
+            // Neither exported, cached nor on the build path: not part of the result.
+            continue;
         } else if types.launch && !dir.is_dir() {
-            return Err(invalid(format!(
-                "layer `{name}` is launch = true but its directory {} does not exist (the built-in engine has no previous image to reuse it from)",
-                dir.display()
-            )));
+            // phase/exporter.go: a launch layer without a directory is reused from the
+            // previous image, or the export fails.
+            let reused = match &workspace.previous {
+                Some(previous) => previous
+                    .reuse(buildpack_id, &name, &dir)
+                    .map_err(|e| invalid(e.to_string()))?,
+                None => false,
+            };
+            if !reused {
+                return Err(invalid(format!(
+                    "cannot reuse '{buildpack_id}:{name}', previous image has no metadata for layer '{buildpack_id}:{name}' (launch = true without a directory)"
+                )));
+            }
+            layers.push(BuiltLayer {
+                buildpack_id: buildpack_id.to_owned(),
+                name,
+                types,
+                exec_env,
+                state: LayerState::Restored,
+            });
+            continue;
         }
         let other_env = exec_env.as_ref().is_some_and(|list| {
             ExecEnvSelector::from_names(list)

@@ -41,6 +41,22 @@ pub(crate) fn detect(
     workspace: &Workspace,
     log: &mut Log,
 ) -> Result<Detected, EngineError> {
+    // buildpack/descriptor.go decodes `[buildpack] exec-env` as a list of strings: the spec's
+    // `[[buildpack.exec-env]]` tables make the decoder fail while the detector is set up, so
+    // the lifecycle stops every build with that buildpack ("failed to initialize detector").
+    for entry in request.order.iter().flatten() {
+        if entry.buildpack.descriptor.declaration_form
+            == Some(libcnb_exec_env::descriptor::DeclarationForm::SpecTables)
+        {
+            return Err(EngineError::InvalidBuildpack {
+                dir: entry.buildpack.dir.clone(),
+                reason: format!(
+                    "{} declares exec-env as [[buildpack.exec-env]] tables; the lifecycle cannot decode that form and fails with \"failed to initialize detector\" (toml: incompatible types) in every environment. Write `exec-env = [\"test\"]` under [buildpack] instead",
+                    entry.buildpack.dir.join("buildpack.toml").display()
+                ),
+            });
+        }
+    }
     let mut reports: Vec<DetectReport> = Vec::new();
     let mut runs: HashMap<(String, String), Run> = HashMap::new();
     for group in &request.order {

@@ -245,7 +245,8 @@ fn prune(bp_layers: &Path, built: &Built, buildpack_id: &str) -> std::io::Result
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let layer = name.strip_suffix(".toml").unwrap_or(&name);
-        if !launch.contains(&layer) {
+        // store.toml stays: the next build's analyzer restores it from the image.
+        if !launch.contains(&layer) && name != "store.toml" {
             remove_path(&entry.path())?;
         }
     }

@@ -40,6 +40,8 @@ pub(crate) struct Workspace {
     pub(crate) platform_dir: PathBuf,
     /// The build env inherited from this process (lifecycle `env.NewBuildEnv`).
     pub(crate) base_env: Env,
+    /// The previous image's layers (the previous output of this directory), moved aside.
+    pub(crate) previous: Option<restorer::PreviousImage>,
     _platform: tempfile::TempDir,
 }
 
@@ -239,6 +241,9 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
 
     header(&mut log, Phase::Restore);
     let cache = restorer::Cache::open(&request.cache_dir, &mut log);
+    if let Some(previous) = &workspace.previous {
+        previous.restore_metadata(&detected.group, &workspace.layers_dir, &cache, &mut log)?;
+    }
     let restored = cache.restore(&detected.group, &workspace.layers_dir, &mut log)?;
     phases.push(PhaseOutput {
         phase: Phase::Restore,
@@ -323,6 +328,7 @@ fn header(log: &mut Log, phase: Phase) {
 /// Creates the output directory with the app copy, and the platform directory.
 fn prepare(request: &BuildRequest) -> Result<Workspace, EngineError> {
     let output = &request.output_dir;
+    let previous = restorer::PreviousImage::take(output)?;
     remove_path(output).map_err(EngineError::io(format!(
         "cannot remove the previous output {}",
         output.display()
@@ -368,6 +374,7 @@ fn prepare(request: &BuildRequest) -> Result<Workspace, EngineError> {
         layers_dir,
         platform_dir: platform.path().to_path_buf(),
         base_env: Env::build(std::env::vars()),
+        previous,
         _platform: platform,
     })
 }
