@@ -394,6 +394,20 @@ fn test_build_agrees() {
         "greet: world; GREETING=hello; CNB_EXEC_ENV=test\n"
     );
 
+    // A `.default` layer env file does not override the container's env.
+    let run = assert_launches_agree(
+        &b,
+        &l,
+        &LaunchConfig::new()
+            .process("greet")
+            .exec_env(ExecEnv::Test)
+            .env("GREETING", "custom"),
+    );
+    assert_eq!(
+        run.stdout,
+        "greet: world; GREETING=custom; CNB_EXEC_ENV=test\n"
+    );
+
     // A test-only process in a launch without CNB_EXEC_ENV (production): refused by both.
     let run = assert_launches_agree(&b, &l, &LaunchConfig::new().process("lint"));
     assert!(run.stderr.contains("may only run in"), "{}", run.stderr);
@@ -676,4 +690,35 @@ fn launch_layer_kept_from_the_previous_image() {
     assert_eq!(l.launch(LaunchConfig::new()).stdout, "static v1\n");
     let b = b.unwrap_or_else(|e| panic!("the built-in engine must reuse it too: {e}"));
     assert_agree(&b.report, &l.report);
+}
+
+#[test]
+fn restored_layers_left_alone_and_working_dirs_agree() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("alone");
+    let runner = LocalRunner::default();
+    // `once` (cache only) is made in the first build; the second build finds it restored and
+    // leaves it alone: its restored `<layer>.toml` has no `[types]`, so the lifecycle drops it
+    // (`buildpack/build.go` renameLayerDirIfNeeded). `sub` runs in a working directory.
+    let alone = buildpack(
+        &root.0,
+        "alone",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/alone\"\nversion = \"1.0.0\"\n",
+        PASS,
+        "#!/bin/sh\nset -eu\nmkdir -p sub\necho inside > sub/marker\nL=\"$CNB_LAYERS_DIR/once\"\nif [ -f \"$L.toml\" ]; then echo \"once restored: $(cat \"$L.toml\" | tr '\\n' ' ')\"; else mkdir -p \"$L\"; echo x > \"$L/f\"; printf '[types]\\ncache = true\\n[metadata]\\nv = 1\\n' > \"$L.toml\"; fi\nprintf '[[processes]]\\ntype = \"sub\"\\ncommand = [\"cat\", \"marker\"]\\nworking-dir = \"sub\"\\ndefault = true\\n' > \"$CNB_LAYERS_DIR/launch.toml\"\n",
+    );
+    for _ in 0..3 {
+        let (b, l) = build_both(
+            &runner,
+            &root.0,
+            std::slice::from_ref(&alone),
+            &ExecEnv::Production,
+        );
+        let (b, l) = (b.unwrap(), l.unwrap());
+        assert_agree(&b.report, &l.report);
+        let run = assert_launches_agree(&b, &l, &LaunchConfig::new());
+        assert_eq!(run.stdout, "inside\n");
+    }
 }
