@@ -12,10 +12,12 @@ use libcnb_exec_env_test::{
     BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerState, LocalRunner, PackResult,
     ProcessReport, TestContext, available_engines,
 };
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const BUILDPACK_ID: &str = "examples/ruby";
 
@@ -133,6 +135,33 @@ fn process<'a>(ctx: &'a TestContext<'_>, r#type: &str) -> &'a ProcessReport {
         .unwrap_or_else(|| panic!("no {type} process in {:?}", ctx.report.processes))
 }
 
+/// `GET path` on localhost:`port`, retried until the server answers (at most 8 s); the raw
+/// response, or an empty string.
+fn http_get(port: u16, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            let mut response = String::new();
+            let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            if stream.write_all(request.as_bytes()).is_ok()
+                && stream.read_to_string(&mut response).is_ok()
+            {
+                return response;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    String::new()
+}
+
+/// A TCP port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|error| panic!("no free port: {error}"))
+}
+
 fn sorted(mut list: Vec<String>) -> Vec<String> {
     list.sort();
     list
@@ -202,21 +231,20 @@ fn production_image_has_no_test_gems_and_runs_in_production() {
                 "{output}"
             );
 
-            // The default process starts the Rack server on $PORT.
-            let port = if engine == Engine::Lifecycle {
-                "18712"
-            } else {
-                "18711"
-            };
+            // The default process serves the app on $PORT: ask it while it runs.
+            let port = free_port();
+            let client = std::thread::spawn(move || http_get(port, "/?name=CNB"));
             let run = ctx.launch(
                 LaunchConfig::new()
-                    .env("PORT", port)
-                    .timeout(Duration::from_secs(8)),
+                    .env("PORT", port.to_string())
+                    .timeout(Duration::from_secs(10)),
             );
-            let output = run.output();
+            let response = client.join().expect("the HTTP client thread");
             assert!(
-                output.contains(&format!("port={port}")) && output.contains("WEBrick"),
-                "{engine:?}: {output}"
+                response.starts_with("HTTP/1.1 200")
+                    && response.contains(r#"{"greeting":"Hello, CNB!","rack_env":"production"}"#),
+                "{engine:?}: response {response:?}; server output: {}",
+                run.output()
             );
         });
     }
@@ -249,6 +277,11 @@ fn test_image_runs_minitest_through_rake() {
                 Some(Some(vec!["test".to_owned()]))
             );
 
+            // The launcher's environment defaults to production, where `test` is not eligible.
+            assert!(
+                ctx.try_launch(LaunchConfig::new().process("test")).is_err(),
+                "{engine:?}: the test process started outside the test environment"
+            );
             let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
             let output = run.output();
             assert!(run.success(), "{engine:?}: {output}");
@@ -379,6 +412,13 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                         ctx.build_output
                     );
                     assert!(test.cache && !test.launch && !test.build, "{test:?}");
+                    // Cached only: the production image has no test gems layer.
+                    let image_layers = ctx.image_dir().join("layers/examples_ruby");
+                    assert!(image_layers.join("gems-production").is_dir());
+                    assert!(
+                        !image_layers.join("gems-test").exists(),
+                        "{engine:?}: gems-test was exported"
+                    );
                     assert_eq!(process_types(&ctx), ["web"]);
 
                     // Back to test: the test gems come from the cache again.
