@@ -158,8 +158,10 @@ fn http_get(port: u16, path: &str) -> String {
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap_or_else(|error| panic!("no free port: {error}"))
+        .map_or_else(
+            |error| panic!("no free port: {error}"),
+            |address| address.port(),
+        )
 }
 
 fn sorted(mut list: Vec<String>) -> Vec<String> {
