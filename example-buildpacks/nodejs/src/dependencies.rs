@@ -210,14 +210,14 @@ pub(crate) fn install(
     let dir = layer.path();
     let node_modules = dir.join("node_modules");
     let what = if install.dev_dependencies {
-        "dependencies and devDependencies"
+        "with devDependencies"
     } else {
-        "dependencies only (no devDependencies)"
+        "without devDependencies"
     };
     match &layer.state {
         LayerState::Restored { .. } => {
             output::step(format!(
-                "Reusing layer {name}: {} unchanged ({what})",
+                "Reusing layer {name} ({what}): {} unchanged",
                 key.manifest
             ));
         }
@@ -227,7 +227,7 @@ pub(crate) fn install(
                 EmptyLayerCause::InvalidMetadataAction { cause }
                 | EmptyLayerCause::RestoredLayerAction { cause } => format!("changed: {cause}"),
             };
-            output::step(format!("Installing into layer {name} ({reason}): {what}"));
+            output::step(format!("Installing into layer {name} ({what}): {reason}"));
             write_install_files(&dir, package, lockfile)?;
             let dev_flag = if install.dev_dependencies {
                 "--include=dev"

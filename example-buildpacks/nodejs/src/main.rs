@@ -123,13 +123,13 @@ impl Buildpack for NodejsBuildpack {
 
         output::section("Processes");
         let web = processes::web_command(&package, &context.app_dir);
-        let processes = processes::processes(&policy, &package, web);
-        if processes.is_empty() {
+        if web.is_none() {
             output::warning(format!(
-                "no processes: package.json has no `start` script and there is no {}",
+                "no `web` process: package.json has no `start` script and there is no {}",
                 processes::WEB_ENTRY_FILES.join(" or ")
             ));
         }
+        let processes = processes::processes(&policy, &package, web);
         for process in &processes {
             output::step(processes::describe(process));
         }
