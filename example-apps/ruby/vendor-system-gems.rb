@@ -7,19 +7,41 @@
 # gems without their .gem files, so each one is rebuilt from its installed files and gemspec.
 # The buildpack then installs the app with `bundle install --local`, which reads vendor/cache.
 #
-# Usage: ruby vendor-system-gems.rb APP_DIR
+# Usage: ruby vendor-system-gems.rb [--relock] APP_DIR
+#
+# --relock: when a locked version is not installed here (a Debian update replaced it), first
+# re-resolve the lockfile of APP_DIR against the installed gems with `bundle lock --local
+# --update`. Meant for copies of the example apps, never for the committed lockfiles.
 
 require "fileutils"
 require "rubygems/package"
 
-app = File.expand_path(ARGV.fetch(0) { abort "usage: ruby #{$PROGRAM_NAME} APP_DIR" })
+relock = ARGV.delete("--relock")
+app = File.expand_path(ARGV.fetch(0) { abort "usage: ruby #{$PROGRAM_NAME} [--relock] APP_DIR" })
 lockfile = File.join(app, "Gemfile.lock")
 abort "#{lockfile} does not exist" unless File.file?(lockfile)
 
-locked = File.readlines(lockfile).filter_map do |line|
-  line.chomp.match(/\A {4}([A-Za-z0-9_.-]+) \(([^)]+)\)\z/)&.captures
+def locked_gems(lockfile)
+  File.readlines(lockfile).filter_map do |line|
+    line.chomp.match(/\A {4}([A-Za-z0-9_.-]+) \(([^)]+)\)\z/)&.captures
+  end
 end
+
+def installed?(name, version)
+  !Gem::Specification.find_all_by_name(name, version).empty?
+end
+
+locked = locked_gems(lockfile)
 abort "#{lockfile} locks no gems" if locked.empty?
+
+missing = locked.reject { |name, version| installed?(name, version) }
+unless missing.empty?
+  list = missing.map { |name, version| "#{name} #{version}" }.join(", ")
+  abort "not installed on this machine: #{list} (gem list; or pass --relock)" unless relock
+  warn "not installed on this machine: #{list}; re-locking against the installed gems"
+  system("bundle", "lock", "--local", "--update", chdir: app) || abort("bundle lock --local --update failed in #{app}")
+  locked = locked_gems(lockfile)
+end
 
 cache = File.join(app, "vendor", "cache")
 FileUtils.mkdir_p(cache)

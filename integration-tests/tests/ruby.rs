@@ -42,8 +42,11 @@ impl App {
             std::fs::remove_dir_all(&dir).expect("remove a stale app copy");
         }
         copy_dir(&example_apps().join(name), &dir);
+        // --relock: should a Debian update have replaced a locked version, the copy is
+        // re-locked (by the real Bundler) against the installed gems.
         let output = Command::new("ruby")
             .arg(example_apps().join("vendor-system-gems.rb"))
+            .arg("--relock")
             .arg(&dir)
             .output()
             .expect("ruby must be installed (apt-get install ruby bundler)");
@@ -94,7 +97,8 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The gems installed in a layer of the exported image (`name-version` directories).
+/// The names of the gems installed in a layer of the exported image (from its `name-version`
+/// directories; versions are left out, as they follow Debian's packages).
 fn installed_gems(ctx: &TestContext<'_>, layer: &str) -> Vec<String> {
     let gems = ctx
         .image_dir()
@@ -105,11 +109,13 @@ fn installed_gems(ctx: &TestContext<'_>, layer: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(&gems)
         .unwrap_or_else(|error| panic!("{}: {error}", gems.display()))
         .map(|entry| {
-            entry
+            let dir = entry
                 .expect("list the gems directory")
                 .file_name()
                 .to_string_lossy()
-                .into_owned()
+                .into_owned();
+            dir.rsplit_once('-')
+                .map_or(dir.clone(), |(name, _version)| name.to_owned())
         })
         .collect();
     names.sort();
@@ -192,7 +198,7 @@ fn production_image_has_no_test_gems_and_runs_in_production() {
             // Only the default group: no minitest, rake (test) or power_assert (development).
             assert_eq!(
                 installed_gems(&ctx, "gems-production"),
-                ["rack-2.2.22", "webrick-1.8.1"],
+                ["rack", "webrick"],
                 "{engine:?}"
             );
             assert!(
@@ -266,12 +272,7 @@ fn test_image_runs_minitest_through_rake() {
             // The test group, without the development group.
             assert_eq!(
                 installed_gems(&ctx, "gems-test"),
-                [
-                    "minitest-5.17.0",
-                    "rack-2.2.22",
-                    "rake-13.0.6",
-                    "webrick-1.8.1"
-                ]
+                ["minitest", "rack", "rake", "webrick"]
             );
             assert_eq!(
                 ctx.layer(BUILDPACK_ID, "gems-test")
@@ -310,10 +311,7 @@ fn test_image_runs_rspec_when_spec_exists() {
         // The production image of the same app has no RSpec at all.
         LocalRunner::default().build(app.config(ExecEnv::Production, engine), |ctx| {
             assert_eq!(process_types(&ctx), ["web"]);
-            assert_eq!(
-                installed_gems(&ctx, "gems-production"),
-                ["rack-2.2.22", "webrick-1.8.1"]
-            );
+            assert_eq!(installed_gems(&ctx, "gems-production"), ["rack", "webrick"]);
         });
     }
 }
@@ -348,11 +346,11 @@ fn development_image_has_every_group() {
             assert_eq!(
                 installed_gems(&ctx, "gems-development"),
                 [
-                    "minitest-5.17.0",
-                    "power_assert-2.0.1",
-                    "rack-2.2.22",
-                    "rake-13.0.6",
-                    "webrick-1.8.1"
+                    "minitest",
+                    "power_assert",
+                    "rack",
+                    "rake",
+                    "webrick"
                 ]
             );
             let run = ctx.launch(
@@ -457,15 +455,12 @@ fn a_changed_lockfile_updates_the_cached_gems() {
                 assert!(
                     ctx.build_output.contains("Gemfile.lock changed")
                         && ctx.build_output.contains("bundle install --local")
-                        && ctx.build_output.contains("Using rack 2.2.22")
+                        && ctx.build_output.contains("Using rack 2.2")
                         && !ctx.build_output.contains("Installing rack"),
                     "{engine:?}: {}",
                     ctx.build_output
                 );
-                assert_eq!(
-                    installed_gems(&ctx, "gems-production"),
-                    ["rack-2.2.22", "webrick-1.8.1"]
-                );
+                assert_eq!(installed_gems(&ctx, "gems-production"), ["rack", "webrick"]);
             });
         });
     }
@@ -475,15 +470,20 @@ fn a_changed_lockfile_updates_the_cached_gems() {
 fn malformed_or_missing_lockfile_is_a_clear_error() {
     for engine in available_engines() {
         let app = App::vendored("rack-minitest");
+        // A bad merge: conflict markers around the locked rack (line 6 of the lockfile).
         let lock = std::fs::read_to_string(app.path("Gemfile.lock")).unwrap();
-        std::fs::write(
-            app.path("Gemfile.lock"),
-            lock.replace(
-                "    rack (2.2.22)\n",
-                "<<<<<<< HEAD\n    rack (2.2.22)\n=======\n    rack (2.2.21)\n>>>>>>> main\n",
-            ),
-        )
-        .unwrap();
+        let conflicted: String = lock
+            .lines()
+            .map(|line| {
+                if line.starts_with("    rack (") {
+                    format!("<<<<<<< HEAD\n{line}\n=======\n    rack (2.2.0)\n>>>>>>> main\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        assert_ne!(conflicted, lock);
+        std::fs::write(app.path("Gemfile.lock"), conflicted).unwrap();
         LocalRunner::default().build(
             app.config(ExecEnv::Production, engine)
                 .expected_pack_result(PackResult::Failure),
@@ -522,15 +522,11 @@ fn bundle_install_failure_shows_bundlers_output() {
         let gemfile = std::fs::read_to_string(app.path("Gemfile")).unwrap();
         std::fs::write(app.path("Gemfile"), format!("{gemfile}\ngem \"sinatra\"\n")).unwrap();
         let lock = std::fs::read_to_string(app.path("Gemfile.lock")).unwrap();
-        std::fs::write(
-            app.path("Gemfile.lock"),
-            lock.replace(
-                "    webrick (1.8.1)\n",
-                "    sinatra (3.0.0)\n    webrick (1.8.1)\n",
-            )
-            .replace("  webrick (~> 1.8)\n", "  sinatra\n  webrick (~> 1.8)\n"),
-        )
-        .unwrap();
+        let with_sinatra = lock
+            .replacen("  specs:\n", "  specs:\n    sinatra (3.0.0)\n", 1)
+            .replacen("DEPENDENCIES\n", "DEPENDENCIES\n  sinatra\n", 1);
+        assert_ne!(with_sinatra, lock);
+        std::fs::write(app.path("Gemfile.lock"), with_sinatra).unwrap();
         LocalRunner::default().build(
             app.config(ExecEnv::Production, engine)
                 .expected_pack_result(PackResult::Failure),
