@@ -641,7 +641,23 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         return Err(runner.failed(Phase::Export, &run));
     }
 
+    let plan = report::plan_entries(&plan)?;
     let image = oci::LayoutImage::read(&oci::layout_path(&dirs.layout, oci::APP_IMAGE))?;
+    // The image at the build paths, in place of the build's state, as a container sees it...
+    let image_id = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    for dir in [&dirs.layers, &dirs.workspace, &dirs.work.join("cnb")] {
+        remove_dir(dir)?;
+    }
+    image.unpack(&image_moves(&dirs.layers, &dirs.workspace, &dirs.work))?;
+    write_file(&dirs.work.join(IMAGE_ID_FILE), &image_id)?;
+    user.own(&dirs.work)?;
+    // ...and in the stand-in, which outlives the next build with this cache.
     let out = &request.output_dir;
     remove_dir(out)?;
     mkdirs(out)?;
@@ -657,6 +673,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         serde_json::json!({ "layers": dirs.layers, "app": dirs.workspace }).to_string(),
     )
     .map_err(io(format!("cannot write {}", paths_path.display())))?;
+    write_file(&meta_dir.join(IMAGE_ID_FILE), &image_id)?;
     user.own(out)?;
     user.ensure_traversable(out)?;
 
@@ -669,7 +686,6 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         default_process.as_deref(),
         &image.root,
     )?;
-    let plan = report::plan_entries(&plan)?;
     drop(lock);
     Ok(BuildReport {
         engine: EngineKind::Lifecycle,
@@ -773,6 +789,16 @@ fn build_failure(run: &PhaseRun, output: String) -> EngineError {
     }
 }
 
+/// Path prefixes of the image mapped to directories on this machine.
+type Moves = Vec<(PathBuf, PathBuf)>;
+
+/// Names the image unpacked in the work directory and in a stand-in.
+const IMAGE_ID_FILE: &str = "image-id";
+
+fn write_file(path: &Path, content: &str) -> Result<(), EngineError> {
+    std::fs::write(path, content).map_err(io(format!("cannot write {}", path.display())))
+}
+
 /// Where the stand-in keeps what the launch needs from the image (its config, the build paths).
 const IMAGE_META_DIR: &str = ".cnb-lifecycle-image";
 
@@ -793,10 +819,11 @@ fn default_process_of(entrypoint: &[String]) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The image config and the path moves (build paths -> stand-in) of an unpacked image.
-fn read_image_meta(
-    out: &Path,
-) -> Result<(serde_json::Value, Vec<(PathBuf, PathBuf)>), EngineError> {
+/// The image config, and where a launch finds the image's files: at the build paths themselves
+/// when the work directory still holds this image (as in a container, absolute paths written
+/// at build time stay valid), else in the stand-in (an earlier build of a cache that has been
+/// built again since). Returns the config, the path moves, and the directory holding `cnb/`.
+fn read_image_meta(out: &Path) -> Result<(serde_json::Value, Moves, PathBuf), EngineError> {
     let meta_dir = out.join(IMAGE_META_DIR);
     let read = |name: &str| -> Result<serde_json::Value, EngineError> {
         let path = meta_dir.join(name);
@@ -813,7 +840,15 @@ fn read_image_meta(
     let paths = read("paths.json")?;
     let layers_dir = PathBuf::from(paths["layers"].as_str().unwrap_or_default());
     let app_dir = PathBuf::from(paths["app"].as_str().unwrap_or_default());
-    Ok((config, image_moves(&layers_dir, &app_dir, out)))
+    let image_id = std::fs::read_to_string(meta_dir.join(IMAGE_ID_FILE)).unwrap_or_default();
+    let work = layers_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let in_place = !image_id.is_empty()
+        && std::fs::read_to_string(work.join(IMAGE_ID_FILE)).is_ok_and(|id| id == image_id);
+    let base = if in_place { work } else { out.to_path_buf() };
+    Ok((config, image_moves(&layers_dir, &app_dir, &base), base))
 }
 
 /// Launches a process of an image the lifecycle engine exported, with the image's own launcher.
@@ -824,7 +859,7 @@ fn read_image_meta(
 pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     let out = &request.image_dir;
     let meta_dir = out.join(IMAGE_META_DIR);
-    let (config, moves) = read_image_meta(out)?;
+    let (config, moves, base) = read_image_meta(out)?;
     let image_config = &config["config"];
     let entrypoint: Vec<String> = image_config["Entrypoint"]
         .as_array()
@@ -854,7 +889,7 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let process_dir = out.join("cnb").join("process");
+    let process_dir = base.join("cnb").join("process");
     let (program, process_type) = match &request.process {
         Some(process) => {
             let link = process_dir.join(process);
@@ -873,7 +908,7 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
                 return Err(EngineError::NoDefaultProcess(out.clone()));
             }
             None => (
-                out.join("cnb").join("lifecycle").join("launcher"),
+                base.join("cnb").join("lifecycle").join("launcher"),
                 String::new(),
             ),
         },
@@ -899,7 +934,7 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     let test = (process_type == "test").then(|| TestReport {
         passed: code == Some(0),
         duration,
-        results_file: results_files(out, &request.env, &labels, &process_type)
+        results_file: results_files(&base, &request.env, &labels, &process_type)
             .into_iter()
             .next(),
     });
