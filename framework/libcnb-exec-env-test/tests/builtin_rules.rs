@@ -22,8 +22,8 @@ fn config(app: &std::path::Path, bps: &[&std::path::Path]) -> BuildConfig {
 const PRINT_ENV: &str = r#"echo "EXEC_ENV=${CNB_EXEC_ENV-unset} TARGET_OS=${CNB_TARGET_OS-unset} BP_DIR=${CNB_BUILDPACK_DIR-unset}"
 echo "PWD_HAS_APP=$(test -f app.txt && echo yes || echo no)""#;
 
-/// buildpack/detect.go and build.go: CNB_EXEC_ENV only for api >= 0.12; targets from 0.10;
-/// CNB_BUILD_PLAN_PATH at detect, CNB_BP_PLAN_PATH and CNB_LAYERS_DIR at build.
+/// `buildpack/detect.go` and `build.go`: `CNB_EXEC_ENV` only for api >= 0.12; targets from
+/// 0.10; `CNB_BUILD_PLAN_PATH` at detect, `CNB_BP_PLAN_PATH` and `CNB_LAYERS_DIR` at build.
 #[test]
 fn exec_env_reaches_only_api_0_12_buildpacks() {
     let tmp = tempfile::tempdir().unwrap();
@@ -580,7 +580,7 @@ fn clear_errors() {
                 ctx.build_output.contains("compiling..."),
                 "{}",
                 ctx.build_output
-            )
+            );
         },
     );
 }

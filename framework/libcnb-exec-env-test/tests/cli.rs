@@ -10,7 +10,7 @@ fn cnb_local(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cnb-local"))
         .args(args)
         .output()
-        .unwrap()
+        .expect("cnb-local runs")
 }
 
 fn text(output: &Output) -> (String, String) {

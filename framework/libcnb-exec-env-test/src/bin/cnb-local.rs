@@ -16,6 +16,7 @@ use libcnb_exec_env_test::{
 };
 use sha2::Digest;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -125,7 +126,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match args.command.as_str() {
-        "build" => build(&args, args.exec_env.clone().unwrap_or_default()).map(|_| 0),
+        "build" => build(&args, &args.exec_env.clone().unwrap_or_default()).map(|_| 0),
         "launch" => launch(&args),
         "run" => run(&args),
         other => Err(format!(
@@ -148,7 +149,10 @@ fn state_dir(app: &Path) -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     let digest = sha2::Sha256::digest(app.to_string_lossy().as_bytes());
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hash = digest.iter().take(4).fold(String::new(), |mut hash, byte| {
+        let _ = write!(hash, "{byte:02x}");
+        hash
+    });
     let name = app
         .file_name()
         .map_or_else(|| "app".to_owned(), |n| n.to_string_lossy().into_owned());
@@ -251,7 +255,7 @@ fn absolute(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn build(args: &Args, exec_env: ExecEnv) -> Result<(BuildReport, Engine), String> {
+fn build(args: &Args, exec_env: &ExecEnv) -> Result<(BuildReport, Engine), String> {
     let app = args
         .positional
         .first()
@@ -534,7 +538,7 @@ fn print_launch(result: &LaunchResult) {
 
 fn run(args: &Args) -> Result<i32, String> {
     let exec_env = args.exec_env.clone().unwrap_or(ExecEnv::Test);
-    let (report, engine) = build(args, exec_env.clone())?;
+    let (report, engine) = build(args, &exec_env)?;
     let process = args.process.clone().or_else(|| {
         if report.processes.iter().any(|p| p.r#type == "test") && exec_env == ExecEnv::Test {
             Some("test".to_owned())

@@ -164,6 +164,7 @@ pub(crate) fn build(
 
 /// Reads every `<layer>.toml` of a buildpack (lifecycle `eachLayer`: `*.toml` files but
 /// `launch.toml`, `build.toml`, `store.toml`), in name order.
+#[allow(clippy::too_many_lines)] // the lifecycle's per-layer decisions, in one place
 fn process_layers(
     request: &BuildRequest,
     workspace: &Workspace,

@@ -15,20 +15,21 @@ pub fn buildpack(
     build: &str,
 ) -> PathBuf {
     let dir = root.join(id.replace('/', "_"));
-    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::create_dir_all(dir.join("bin")).expect("writing a test fixture");
     std::fs::write(
         dir.join("buildpack.toml"),
         format!("api = \"{api}\"\n\n[buildpack]\nid = \"{id}\"\nversion = \"1.0.0\"\n{extra}\n"),
     )
-    .unwrap();
+    .expect("writing a test fixture");
     for (name, body) in [("detect", detect), ("build", build)] {
         let path = dir.join("bin").join(name);
         std::fs::write(
             &path,
             format!("#!/usr/bin/env bash\nset -euo pipefail\n{body}\n"),
         )
-        .unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        .expect("writing a test fixture");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("writing a test fixture");
     }
     dir
 }
@@ -36,7 +37,7 @@ pub fn buildpack(
 /// An app directory with one file.
 pub fn app(root: &Path) -> PathBuf {
     let dir = root.join("app");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("app.txt"), "hello\n").unwrap();
+    std::fs::create_dir_all(&dir).expect("writing a test fixture");
+    std::fs::write(dir.join("app.txt"), "hello\n").expect("writing a test fixture");
     dir
 }
