@@ -304,6 +304,117 @@ mod tests {
         assert_eq!(env.get("RAILS_ENV"), Some(&OsString::from("production")));
     }
 
+    /// A one-gem-per-group app with its gems vendored from the system (the real Bundler
+    /// writes the lockfile), as the example apps are in the integration tests.
+    fn vendored_app(dir: &Path) {
+        std::fs::write(
+            dir.join("Gemfile"),
+            "source \"https://rubygems.org\"\ngem \"rack\"\ngroup :test do\n  gem \"rake\"\nend\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("Rakefile"),
+            "task(:test) { puts :ok }\ntask(:lint) { }\n",
+        )
+        .unwrap();
+        let lock = Command::new("bundle")
+            .args(["lock", "--local"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(lock.status.success(), "{lock:?}");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../example-apps/ruby/vendor-system-gems.rb");
+        let vendor = Command::new("ruby").arg(script).arg(dir).output().unwrap();
+        assert!(vendor.status.success(), "{vendor:?}");
+    }
+
+    fn bundler_for<'a>(
+        runtime: &'a Runtime,
+        app: &'a Path,
+        layer: &Path,
+        env: &'a ExecEnv,
+    ) -> Bundler<'a> {
+        let ruby = crate::runtime::ruby_info(runtime).unwrap();
+        Bundler {
+            runtime,
+            app_dir: app,
+            env: BundleSettings::for_env(env)
+                .layer_env(layer, &ruby)
+                .apply(Scope::Build, &Env::from_current()),
+            exec_env: env,
+        }
+    }
+
+    fn gems_in(layer: &Path) -> Vec<String> {
+        let mut gems: Vec<String> = std::fs::read_dir(layer.join("ruby/3.1.0/gems"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|dir| dir.rsplit_once('-').map(|(name, _)| name.to_owned()))
+            .collect();
+        gems.sort();
+        gems
+    }
+
+    #[test]
+    fn real_bundler_installs_the_groups_of_each_environment() {
+        let runtime = crate::runtime::find().unwrap();
+        let app = tempfile::tempdir().unwrap();
+        let layers = tempfile::tempdir().unwrap();
+        vendored_app(app.path());
+
+        let listing = |dir: &Path| {
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name())
+                .collect();
+            files.sort();
+            files
+        };
+        let vendored = listing(&app.path().join("vendor/cache"));
+
+        let production = layers.path().join("gems-production");
+        let bundler = bundler_for(&runtime, app.path(), &production, &ExecEnv::Production);
+        bundler.install(true).unwrap();
+        bundler.clean().unwrap();
+        assert_eq!(gems_in(&production), ["rack"]);
+
+        let test = layers.path().join("gems-test");
+        let bundler = bundler_for(&runtime, app.path(), &test, &ExecEnv::Test);
+        bundler.install(true).unwrap();
+        assert_eq!(gems_in(&test), ["rack", "rake"]);
+        let tasks = bundler.rake_tasks().unwrap();
+        assert!(
+            tasks.contains(&"test".to_owned()) && tasks.contains(&"lint".to_owned()),
+            "{tasks:?}"
+        );
+        // `--no-cache`, settings in env vars: the app directory is left as it was.
+        assert_eq!(listing(&app.path().join("vendor/cache")), vendored);
+        assert!(!app.path().join(".bundle").exists());
+    }
+
+    #[test]
+    fn real_bundler_failure_carries_its_output() {
+        let runtime = crate::runtime::find().unwrap();
+        let app = tempfile::tempdir().unwrap();
+        let layers = tempfile::tempdir().unwrap();
+        vendored_app(app.path());
+        std::fs::remove_dir_all(app.path().join("vendor/cache")).unwrap();
+        std::fs::create_dir(app.path().join("vendor/cache")).unwrap();
+        let layer = layers.path().join("gems-production");
+        let error = bundler_for(&runtime, app.path(), &layer, &ExecEnv::Production)
+            .install(true)
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, RubyBuildpackError::BundlerFailed { .. })
+                && message.contains("bundle install --local --no-cache")
+                && message.contains("in the production environment. Bundler's output:")
+                && message.contains("Could not find rack"),
+            "{message}"
+        );
+    }
+
     #[test]
     fn rake_task_lines() {
         let text = "rake default\n    test\nrake test\nrake test:unit\n";
