@@ -722,3 +722,41 @@ fn restored_layers_left_alone_and_working_dirs_agree() {
         assert_eq!(run.stdout, "inside\n");
     }
 }
+
+#[test]
+fn launches_see_the_image_not_the_build() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("image");
+    let runner = LocalRunner::default();
+    // Absolute build-time paths written into launch env stay valid at launch (as `/layers` in a
+    // container), and a build-only layer is not in the image.
+    let paths = buildpack(
+        &root.0,
+        "paths",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/paths\"\nversion = \"1.0.0\"\n",
+        PASS,
+        r#"#!/bin/sh
+set -eu
+mkdir -p "$CNB_LAYERS_DIR/rt/env.launch" "$CNB_LAYERS_DIR/tools"
+echo "runtime file" > "$CNB_LAYERS_DIR/rt/file"
+echo "build tool" > "$CNB_LAYERS_DIR/tools/tool"
+printf '%s' "$CNB_LAYERS_DIR/rt/file" > "$CNB_LAYERS_DIR/rt/env.launch/RT_FILE.default"
+printf '%s' "$CNB_LAYERS_DIR/tools/tool" > "$CNB_LAYERS_DIR/rt/env.launch/TOOL_FILE.default"
+printf '[types]\nlaunch = true\n' > "$CNB_LAYERS_DIR/rt.toml"
+printf '[types]\nbuild = true\n' > "$CNB_LAYERS_DIR/tools.toml"
+cat > "$CNB_LAYERS_DIR/launch.toml" <<EOF
+[[processes]]
+type = "check"
+command = ["sh", "-c", "cat \"\$RT_FILE\"; if [ -e \"\$TOOL_FILE\" ]; then echo build layer present; else echo build layer absent; fi"]
+default = true
+EOF
+"#,
+    );
+    let (b, l) = build_both(&runner, &root.0, &[paths], &ExecEnv::Production);
+    let (b, l) = (b.unwrap(), l.unwrap());
+    assert_agree(&b.report, &l.report);
+    let run = assert_launches_agree(&b, &l, &LaunchConfig::new());
+    assert_eq!(run.stdout, "runtime file\nbuild layer absent\n");
+}
