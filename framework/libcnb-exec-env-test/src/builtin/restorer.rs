@@ -424,3 +424,106 @@ impl Cache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Progress;
+
+    #[test]
+    fn a_held_lock_makes_the_next_build_wait_then_fail_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::new(Progress::Quiet);
+        let held = CacheLock::acquire(dir.path(), &mut log).unwrap();
+        let error = CacheLock::acquire_within(dir.path(), &mut log, Duration::from_millis(200))
+            .err()
+            .unwrap();
+        let message = error.to_string();
+        assert!(
+            matches!(error, EngineError::CacheLocked { .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())) && message.contains(".lock"),
+            "{message}"
+        );
+        assert!(log.take().contains("Waiting for the cache"));
+        drop(held);
+        assert!(
+            CacheLock::acquire_within(dir.path(), &mut log, Duration::from_millis(200)).is_ok()
+        );
+    }
+
+    #[test]
+    fn restore_strips_types_and_skips_non_cache_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache_dir = tmp.path().join("cache");
+        let layers = tmp.path().join("layers");
+        let bp_layers = layers.join("a_b");
+        std::fs::create_dir_all(bp_layers.join("kept")).unwrap();
+        std::fs::write(bp_layers.join("kept/file"), "x").unwrap();
+        std::fs::write(
+            bp_layers.join("kept.toml"),
+            "[types]\ncache = true\n[metadata]\nk = 1\n",
+        )
+        .unwrap();
+        let mut log = Log::new(Progress::Quiet);
+        let cache = Cache::open(&cache_dir, &mut log);
+        let kept = CachedLayer {
+            launch: false,
+            build: false,
+            cache: true,
+        };
+        let launch_only = CachedLayer {
+            launch: true,
+            build: false,
+            cache: false,
+        };
+        cache
+            .save(
+                &[
+                    ("a/b".into(), "kept".into(), kept),
+                    ("a/b".into(), "gone".into(), launch_only),
+                ],
+                &layers,
+                &mut log,
+            )
+            .unwrap();
+        let cache = Cache::open(&cache_dir, &mut log);
+        assert!(cache.holds("a/b", "kept") && !cache.holds("a/b", "gone"));
+        let target = tmp.path().join("new-layers");
+        let group = vec![GroupEntry {
+            buildpack: crate::engine::PackagedBuildpack {
+                dir: tmp.path().to_path_buf(),
+                id: "a/b".into(),
+                version: "1".into(),
+                descriptor: libcnb_exec_env::descriptor::BuildpackToml::parse(
+                    "api = \"0.12\"\n[buildpack]\nid = \"a/b\"\nversion = \"1\"\n",
+                    "bp.toml",
+                )
+                .unwrap(),
+            },
+            optional: false,
+            exec_env: libcnb_exec_env::ExecEnvSelector::All,
+        }];
+        let restored = cache.restore(&group, &target, &mut log).unwrap();
+        assert_eq!(restored.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(target.join("a_b/kept.toml")).unwrap(),
+            "[metadata]\nk = 1\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(target.join("a_b/kept/file")).unwrap(),
+            "x"
+        );
+        // Another buildpack's group restores nothing.
+        let mut other = group.clone();
+        other[0].buildpack.id = "c/d".into();
+        assert!(
+            cache
+                .restore(&other, &tmp.path().join("x"), &mut log)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
