@@ -546,6 +546,53 @@ fn bundle_install_failure_shows_bundlers_output() {
 }
 
 #[test]
+fn the_test_command_can_be_named_in_project_toml_and_must_exist() {
+    for engine in available_engines() {
+        let app = App::vendored("rack-minitest");
+        std::fs::write(
+            app.path("project.toml"),
+            "[_]\nschema-version = \"0.2\"\n\n[com.examples.ruby]\ntest = \"bundle exec ruby -Itest test/app_test.rb --verbose\"\n",
+        )
+        .unwrap();
+        LocalRunner::default().build(app.config(ExecEnv::Test, engine), |ctx| {
+            let test = process(&ctx, "test");
+            assert_eq!(test.command, ["sh", "-c"]);
+            assert_eq!(
+                test.args,
+                ["bundle exec ruby -Itest test/app_test.rb --verbose"]
+            );
+            let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
+            let output = run.output();
+            assert!(run.success(), "{engine:?}: {output}");
+            assert!(
+                output.contains("HelloAppTest#test_greets_by_name"),
+                "{output}"
+            );
+        });
+
+        // No Rakefile test task, no spec/, no setting: a test build has nothing to run.
+        std::fs::remove_file(app.path("project.toml")).unwrap();
+        std::fs::remove_file(app.path("Rakefile")).unwrap();
+        LocalRunner::default().build(
+            app.config(ExecEnv::Test, engine)
+                .expected_pack_result(PackResult::Failure),
+            |ctx| {
+                assert!(
+                    ctx.build_output
+                        .contains("no test command for the test environment"),
+                    "{engine:?}: {}",
+                    ctx.build_output
+                );
+            },
+        );
+        // A production build of the same app needs none.
+        LocalRunner::default().build(app.config(ExecEnv::Production, engine), |ctx| {
+            assert_eq!(process_types(&ctx), ["web"]);
+        });
+    }
+}
+
+#[test]
 fn apps_without_a_gemfile_are_not_detected() {
     for engine in available_engines() {
         let app = App::vendored("rack-rspec");

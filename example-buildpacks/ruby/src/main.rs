@@ -21,7 +21,6 @@ use libcnb_exec_env::{
     BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext, ExecEnv,
     buildpack_main,
 };
-use std::error::Error as _;
 
 #[cfg(test)]
 use tempfile as _;
@@ -99,21 +98,15 @@ impl Buildpack for ExampleRubyBuildpack {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
-            result = result.process(test.process());
+            result = result.process(process);
         }
         result.build()
     }
 
     fn on_error(&self, error: libcnb::Error<Self::Error>) {
         match error {
-            libcnb::Error::BuildpackError(error) => {
-                eprintln!("ERROR: {error}");
-                let mut source = error.source();
-                while let Some(cause) = source {
-                    eprintln!("  caused by: {cause}");
-                    source = cause.source();
-                }
-            }
+            // The buildpack's messages already include their causes (and Bundler's output).
+            libcnb::Error::BuildpackError(error) => eprintln!("ERROR: {error}"),
             other => eprintln!("ERROR: {other}"),
         }
     }
