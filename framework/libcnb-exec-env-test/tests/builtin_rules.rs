@@ -625,3 +625,40 @@ fn builds_sharing_a_cache_serialize() {
     let (a, b) = (spans[0], spans[1]);
     assert!(a.1 <= b.0 || b.1 <= a.0, "builds overlapped: {a:?} {b:?}");
 }
+
+/// `buildpack/build.go`: launch.toml keys the lifecycle does not know are ignored, a repeated
+/// type replaces the earlier one, two defaults fail the build.
+#[test]
+fn launch_toml_is_read_like_the_lifecycle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let lenient = buildpack(
+        tmp.path(),
+        "t/lenient",
+        "0.12",
+        "",
+        "",
+        "printf '[[bom]]\\nname = \"x\"\\n[[processes]]\\ntype = \"web\"\\ncommand = [\"echo\", \"one\"]\\nfuture-key = 1\\n[[processes]]\\ntype = \"web\"\\ncommand = [\"echo\", \"two\"]\\n' > \"$1/launch.toml\"",
+    );
+    LocalRunner::default().build(config(&app, &[&lenient]), |ctx| {
+        assert_eq!(ctx.report.processes.len(), 1);
+        assert_eq!(ctx.report.processes[0].command, vec!["echo", "two"]);
+    });
+    let two_defaults = buildpack(
+        tmp.path(),
+        "t/defaults",
+        "0.12",
+        "",
+        "",
+        "printf '[[processes]]\\ntype = \"a\"\\ncommand = [\"x\"]\\ndefault = true\\n[[processes]]\\ntype = \"b\"\\ncommand = [\"x\"]\\ndefault = true\\n' > \"$1/launch.toml\"",
+    );
+    let error = LocalRunner::default()
+        .try_build(config(&app, &[&two_defaults]))
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("multiple default process types aren't allowed: a, b"),
+        "{error}"
+    );
+}

@@ -134,32 +134,71 @@ pub(crate) fn build(
             .collect();
         plan::filter_met(&mut entries, &met);
 
-        let launch_path = bp_layers.join("launch.toml");
-        let launch = if launch_path.is_file() {
-            let launch = Launch::read(&launch_path).map_err(|error| {
-                EngineError::InvalidBuildpackOutput {
-                    buildpack_id: id.clone(),
-                    path: launch_path.clone(),
-                    reason: error.to_string(),
-                }
-            })?;
-            launch
-                .validate()
-                .map_err(|error| EngineError::InvalidBuildpackOutput {
-                    buildpack_id: id.clone(),
-                    path: launch_path.clone(),
-                    reason: error.to_string(),
-                })?;
-            launch
-        } else {
-            Launch::default()
-        };
+        let launch = read_launch(id, &bp_layers.join("launch.toml"))?;
         built.buildpacks.push(BuiltBuildpack {
             entry: entry.clone(),
             launch,
         });
     }
     Ok(built)
+}
+
+/// Reads `launch.toml` as the lifecycle does (`buildpack/build.go` `readOutputFilesBp`): unknown
+/// keys are ignored (its TOML decoder drops them), two defaults are an error, and a repeated
+/// process type simply replaces the earlier one (`processMap.add`).
+fn read_launch(buildpack_id: &str, path: &Path) -> Result<Launch, EngineError> {
+    const PROCESS_KEYS: [&str; 6] = [
+        "type",
+        "command",
+        "args",
+        "default",
+        "working-dir",
+        "exec-env",
+    ];
+    let invalid = |reason: String| EngineError::InvalidBuildpackOutput {
+        buildpack_id: buildpack_id.to_owned(),
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Launch::default());
+        }
+        Err(error) => return Err(invalid(error.to_string())),
+    };
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    table.retain(|key, _| ["labels", "processes", "slices"].contains(&key));
+    if let Some(processes) = table
+        .get_mut("processes")
+        .and_then(toml::Value::as_array_mut)
+    {
+        for process in processes.iter_mut().filter_map(toml::Value::as_table_mut) {
+            process.retain(|key, _| PROCESS_KEYS.contains(&key));
+        }
+    }
+    let mut launch: Launch = table
+        .try_into()
+        .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+    let defaults: Vec<String> = launch
+        .processes
+        .iter()
+        .filter(|process| process.default)
+        .map(|process| process.r#type.to_string())
+        .collect();
+    if defaults.len() > 1 {
+        return Err(invalid(format!(
+            "multiple default process types aren't allowed: {}",
+            defaults.join(", ")
+        )));
+    }
+    let mut unique: Vec<libcnb_exec_env::Process> = Vec::new();
+    for process in launch.processes {
+        unique.retain(|earlier| earlier.r#type != process.r#type);
+        unique.push(process);
+    }
+    launch.processes = unique;
+    Ok(launch)
 }
 
 /// Reads every `<layer>.toml` of a buildpack (lifecycle `eachLayer`: `*.toml` files but
