@@ -4,6 +4,9 @@
 //!
 //! Apps: `example-apps/nodejs/{greeting-service, slug-api, failing-tests, markdown-site}`.
 
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_test::{
     BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerState, LocalRunner, PackResult,
