@@ -47,6 +47,20 @@ pub(crate) struct Binaries {
     pub(crate) additional: Vec<(String, PathBuf)>,
 }
 
+/// Whether the crate in `crate_dir` is a package of this workspace metadata.
+pub(crate) fn is_member(metadata: &cargo_metadata::Metadata, crate_dir: &Path) -> bool {
+    package_of(metadata, &crate_dir.join("Cargo.toml")).is_some()
+}
+
+fn package_of<'a>(
+    metadata: &'a cargo_metadata::Metadata,
+    manifest: &Path,
+) -> Option<&'a cargo_metadata::Package> {
+    metadata.packages.iter().find(|package| {
+        fs::canonicalize(package.manifest_path.as_std_path()).is_ok_and(|path| path == manifest)
+    })
+}
+
 pub(crate) fn build_binaries(
     crate_dir: &Path,
     metadata: &cargo_metadata::Metadata,
@@ -55,19 +69,13 @@ pub(crate) fn build_binaries(
     cross_env: &[(OsString, OsString)],
 ) -> Result<Binaries, PackageError> {
     let manifest = crate_dir.join("Cargo.toml");
-    let package = metadata
-        .packages
-        .iter()
-        .find(|package| {
-            fs::canonicalize(package.manifest_path.as_std_path()).is_ok_and(|path| path == manifest)
-        })
-        .ok_or_else(|| PackageError::BinaryTarget {
-            manifest: manifest.clone(),
-            message: format!(
-                "not a member of the Cargo workspace at {}",
-                metadata.workspace_root
-            ),
-        })?;
+    let package = package_of(metadata, &manifest).ok_or_else(|| PackageError::BinaryTarget {
+        manifest: manifest.clone(),
+        message: format!(
+            "not a member of the Cargo workspace at {}",
+            metadata.workspace_root
+        ),
+    })?;
     let names: Vec<String> = package
         .targets
         .iter()

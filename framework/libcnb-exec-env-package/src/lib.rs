@@ -401,9 +401,18 @@ impl<'a> Session<'a> {
 
         let (packaged_kind, unchanged) = match kind {
             WorkspaceBuildpackKind::Rust => {
+                // A crate of another Cargo workspace (as `cargo libcnb package`, which runs
+                // `cargo metadata` per crate) is built in its own workspace.
+                let own_metadata;
+                let metadata = if assemble::is_member(&self.metadata, dir) {
+                    &self.metadata
+                } else {
+                    own_metadata = workspace::cargo_metadata(dir)?;
+                    &own_metadata
+                };
                 let binaries = assemble::build_binaries(
                     dir,
-                    &self.metadata,
+                    metadata,
                     &self.target,
                     self.options,
                     &self.cargo_env,

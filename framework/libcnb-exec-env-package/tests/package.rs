@@ -276,3 +276,32 @@ fn errors_name_the_problem() {
     assert!(matches!(error, PackageError::CargoBuild { .. }), "{error}");
     assert!(error.to_string().contains("Cargo.toml"), "{error}");
 }
+
+#[test]
+fn a_crate_of_another_cargo_workspace_is_built_in_its_own() {
+    let (dir, options) = fixture();
+    let standalone = dir.path().join("standalone");
+    write(
+        &standalone.join("Cargo.toml"),
+        "[workspace]\n\n[package]\nname = \"standalone\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    );
+    write(
+        &standalone.join("src/main.rs"),
+        "fn main() { println!(\"standalone\"); }\n",
+    );
+    write(
+        &standalone.join("buildpack.toml"),
+        &TEST_ONLY.replace("fixture/test-only", "fixture/standalone"),
+    );
+    let all = package_workspace(dir.path(), &options).unwrap();
+    let packaged = all
+        .iter()
+        .find(|packaged| packaged.id.as_str() == "fixture/standalone")
+        .unwrap();
+    let output = std::process::Command::new(packaged.dir.join("bin/build"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "standalone\n");
+    // Its binary came from its own target directory.
+    assert!(standalone.join("target").is_dir());
+}
