@@ -709,8 +709,8 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
 /// exporter parses that back as a Docker reference (`cmd/lifecycle/exporter.go`,
 /// `layout.ParseIdentifier`): every path component must be lowercase letters, digits and
 /// single `.`/`_`/`-` separators, which temporary directories (`/tmp/.tmpAbC12`) are not. So the
-/// lifecycle is given a link with such a name, in the system temp directory, to the layout
-/// directory kept in the cache.
+/// lifecycle is given a link with such a name, in the system temp directory
+/// (`libcnb-exec-env-layouts-<uid>/<hash>`), to the layout directory kept in the cache.
 fn layout_link(layout: &Path) -> Result<PathBuf, EngineError> {
     use sha2::Digest;
     if reference_safe(layout) {
@@ -722,7 +722,8 @@ fn layout_link(layout: &Path) -> Result<PathBuf, EngineError> {
     } else {
         PathBuf::from("/tmp")
     };
-    let links = base.join("libcnb-exec-env-layouts");
+    // One directory per user: another user's cannot be written to.
+    let links = base.join(format!("libcnb-exec-env-layouts-{}", user::current_uid()));
     mkdirs(&links)?;
     let digest = sha2::Sha256::digest(layout.as_os_str().as_encoded_bytes());
     let name = digest.iter().take(12).fold(String::new(), |mut name, b| {

@@ -177,6 +177,11 @@ impl RunUser {
     }
 }
 
+/// The effective user id of this process (the owner of `/proc/self`), `0` when unknown.
+pub(super) fn current_uid() -> u32 {
+    std::fs::metadata("/proc/self").map_or(0, |me| me.uid())
+}
+
 /// Looks `name` up in `/etc/passwd`.
 fn lookup(name: &str) -> Result<Option<RunUser>, EngineError> {
     let passwd = std::fs::read_to_string("/etc/passwd")
