@@ -307,6 +307,13 @@ impl<'a> Session<'a> {
             .package_dir
             .clone()
             .unwrap_or_else(|| metadata.target_directory.as_std_path().join("cnb-local"));
+        // Absolute, so the composites' package.toml files point at the right place.
+        let package_root =
+            std::path::absolute(&package_root).map_err(|error| PackageError::Io {
+                path: package_root.clone(),
+                action: "resolve",
+                error,
+            })?;
         let output_dir = package_root
             .join(&target.triple)
             .join(match options.profile {

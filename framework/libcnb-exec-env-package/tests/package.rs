@@ -305,3 +305,31 @@ fn a_crate_of_another_cargo_workspace_is_built_in_its_own() {
     // Its binary came from its own target directory.
     assert!(standalone.join("target").is_dir());
 }
+
+#[test]
+fn a_relative_package_dir_is_resolved_against_the_current_directory() {
+    let (dir, options) = fixture();
+    // The test process's current directory is this crate's; packaging there would litter it,
+    // so name the fixture's directory relative to the current one.
+    let current = std::env::current_dir().unwrap();
+    let relative: std::path::PathBuf = std::iter::repeat_n("..", current.components().count() - 1)
+        .collect::<std::path::PathBuf>()
+        .join(dir.path().strip_prefix("/").unwrap())
+        .join("relative-out");
+    assert!(relative.is_relative());
+    let packaged = package_buildpack(
+        &dir.path().join("composite"),
+        &options.package_dir(&relative),
+    )
+    .unwrap();
+    assert!(packaged.dir.is_absolute(), "{}", packaged.dir.display());
+    let package_toml = fs::read_to_string(packaged.dir.join("package.toml")).unwrap();
+    let PackagedKind::Composite { components } = &packaged.kind else {
+        panic!("a composite");
+    };
+    assert!(components[0].dir.is_absolute());
+    assert!(
+        package_toml.contains(&format!("uri = \"{}\"", components[0].dir.display())),
+        "{package_toml}"
+    );
+}
