@@ -79,10 +79,13 @@ impl Buildpack for GoBuildpack {
 
         let caches = caches::provide(&context, at_launch)?;
         let vendored = caches::is_vendored(&context.app_dir);
+        // -trimpath everywhere (build and launch): compile results do not depend on where
+        // GOROOT or the workspace are, so the standard library compiled in a production build
+        // is reused by a test build whose toolchain lives in a layer, and at launch.
         let goflags = if vendored {
-            "-modcacherw -buildvcs=false -mod=vendor"
+            "-modcacherw -buildvcs=false -trimpath -mod=vendor"
         } else {
-            "-modcacherw -buildvcs=false"
+            "-modcacherw -buildvcs=false -trimpath"
         };
         let cgo = context
             .platform
