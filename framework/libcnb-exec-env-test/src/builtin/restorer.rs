@@ -13,6 +13,13 @@
 //! and `layers/<buildpack>/<layer>/` plus `<layer>.toml`. A corrupt or unreadable cache is
 //! reported and treated as empty, never a crash. `<cache>/.lock` serializes builds sharing a
 //! cache directory.
+//!
+//! Like the lifecycle, which checks every cached layer's content digest before restoring it,
+//! `metadata.toml` records a digest of each cached layer's tree (paths, types, modes, sizes,
+//! symlink targets; see [`tree_digest`]). A layer whose files no longer match (truncated,
+//! removed, added) is not restored, so the buildpack builds it again instead of trusting
+//! broken files. Contents are not hashed (that would cost a full read of every cached layer per
+//! build): a same-size corruption inside a file is not detected here, the lifecycle catches it.
 
 use super::{Log, copy_dir, escape_id, remove_path};
 use crate::engine::{EngineError, GroupEntry};
@@ -24,7 +31,7 @@ use std::time::{Duration, Instant};
 
 /// How long a build waits for another build holding the cache lock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
-const CACHE_FORMAT: u32 = 1;
+const CACHE_FORMAT: u32 = 2;
 
 /// An exclusive lock on a cache directory, released on drop.
 pub(crate) struct CacheLock {
@@ -232,6 +239,43 @@ struct Metadata {
     format: u32,
     #[serde(default)]
     buildpacks: BTreeMap<String, BTreeMap<String, CachedLayer>>,
+    /// [`tree_digest`] of each cached layer directory, per buildpack and layer.
+    #[serde(default)]
+    digests: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A digest of a directory tree's shape: every entry's relative path, type, permission bits,
+/// size (regular files) and target (symlinks), in name order; symlinks are never followed.
+/// Changes when a file is truncated, grown, removed, added, renamed or re-linked.
+pub(crate) fn tree_digest(dir: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    fn walk(dir: &Path, relative: &Path, hasher: &mut sha2::Sha256) -> std::io::Result<()> {
+        let mut entries: Vec<std::fs::DirEntry> =
+            std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let path = entry.path();
+            let name = relative.join(entry.file_name());
+            let meta = std::fs::symlink_metadata(&path)?;
+            hasher.update(name.as_os_str().as_bytes());
+            hasher.update([0]);
+            hasher.update(meta.mode().to_le_bytes());
+            if meta.file_type().is_symlink() {
+                hasher.update(std::fs::read_link(&path)?.as_os_str().as_bytes());
+            } else if meta.is_dir() {
+                walk(&path, &name, hasher)?;
+            } else {
+                hasher.update(meta.len().to_le_bytes());
+            }
+            hasher.update([0]);
+        }
+        Ok(())
+    }
+    let mut hasher = sha2::Sha256::new();
+    walk(dir, Path::new(""), &mut hasher)?;
+    Ok(format!("sha256:{:x}", hasher.finalize()))
 }
 
 /// The built-in cache of a cache directory.
@@ -246,15 +290,20 @@ pub(crate) struct RestoredLayer {
     pub(crate) buildpack_id: String,
     pub(crate) name: String,
     /// The restored directory's identity, to tell "kept" from "recreated" after the build.
-    pub(crate) identity: Option<(u64, u64)>,
+    pub(crate) identity: Option<Identity>,
 }
 
-/// The (device, inode) of a path.
-pub(crate) fn identity(path: &Path) -> Option<(u64, u64)> {
+/// What tells a directory from one recreated at the same path: device, inode and birth time
+/// (where the file system records it). The inode alone is not enough: a directory deleted and
+/// made again at once often gets the same inode number back.
+pub(crate) type Identity = (u64, u64, Option<std::time::SystemTime>);
+
+/// The [`Identity`] of a path.
+pub(crate) fn identity(path: &Path) -> Option<Identity> {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(path)
         .ok()
-        .map(|meta| (meta.dev(), meta.ino()))
+        .map(|meta| (meta.dev(), meta.ino(), meta.created().ok()))
 }
 
 impl Cache {
@@ -337,6 +386,16 @@ impl Cache {
                     ));
                     continue;
                 };
+                let recorded = self.metadata.digests.get(id).and_then(|d| d.get(name));
+                let found = tree_digest(&source).map_err(|error| error.to_string());
+                if recorded.is_none() || found.as_ref().ok() != recorded {
+                    log.line(&format!(
+                        "Warning: skipping restore for layer {id}:{name}: its cached files changed after they were cached (expected {}, found {})",
+                        recorded.map_or("no digest", String::as_str),
+                        found.as_deref().unwrap_or_else(|error| error)
+                    ));
+                    continue;
+                }
                 // phase/restorer.go: "<layer>.toml files never contain layer types information"
                 // at this point; the buildpack sets them again during build.
                 content.remove("types");
@@ -380,6 +439,7 @@ impl Cache {
         let mut metadata = Metadata {
             format: CACHE_FORMAT,
             buildpacks: BTreeMap::new(),
+            digests: BTreeMap::new(),
         };
         for (id, name, types) in layers {
             if !types.cache {
@@ -400,6 +460,13 @@ impl Cache {
                 to.join(format!("{name}.toml")),
             )
             .map_err(io(format!("cannot cache layer {id}:{name}.toml")))?;
+            let digest = tree_digest(&to.join(name))
+                .map_err(io(format!("cannot read the cached layer {id}:{name}")))?;
+            metadata
+                .digests
+                .entry(id.clone())
+                .or_default()
+                .insert(name.clone(), digest);
             log.line(&format!("Adding cache layer \"{id}:{name}\""));
             metadata
                 .buildpacks

@@ -150,7 +150,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), EngineError> {
             std::os::unix::fs::symlink(target, &dest)
                 .map_err(io(format!("cannot link {}", dest.display())))?;
         } else {
-            std::fs::copy(&source, &dest).map_err(io(format!(
+            crate::builtin::copy_file(&source, &dest).map_err(io(format!(
                 "cannot copy {} to {}",
                 source.display(),
                 dest.display()
