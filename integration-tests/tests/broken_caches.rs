@@ -111,6 +111,9 @@ fn truncate_cached_layer(engine: Engine, cache: &Path, buildpack: &str, layer: &
 
 const NODEJS: &str = "examples/nodejs";
 
+/// Breaks the cache of an engine.
+type Breaking = Box<dyn Fn(Engine, &Path)>;
+
 /// One scenario: build production (the test layer is retained in the cache), break the cached
 /// test layer, build test: the layer must be built again and the test process must pass.
 fn node_modules_test_is_rebuilt_after(
@@ -172,7 +175,7 @@ fn nodejs_foreign_or_stale_cached_modules_are_rebuilt() {
             ),
             |_| {},
         );
-        let scenarios: [(&str, Box<dyn Fn(Engine, &Path)>, &str); 5] = [
+        let scenarios: [(&str, Breaking, &str); 5] = [
             (
                 "metadata of an older buildpack version (another schema)",
                 Box::new(|engine, cache| {
