@@ -431,11 +431,11 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let user = user::RunUser::resolve()?;
     let dirs = Dirs::new(&request.cache_dir);
     mkdirs(&dirs.root)?;
-    let lock_path = dirs.root.join("lock");
-    let lock = std::fs::File::create(&lock_path)
-        .map_err(io(format!("cannot create {}", lock_path.display())))?;
-    lock.lock()
-        .map_err(io(format!("cannot lock {}", lock_path.display())))?;
+    // The same lock as the built-in engine's (`<cache>/.lock`): builds sharing a cache
+    // directory serialize whichever engine runs them (both write `<cache>/image`), and a build
+    // that waits too long fails naming the holder.
+    let mut lock_log = crate::builtin::Log::new(request.progress);
+    let lock = crate::builtin::CacheLock::acquire(&request.cache_dir, &mut lock_log)?;
 
     let Prepared {
         bins,
@@ -465,6 +465,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     if request.progress == Progress::Stderr {
         eprint!("{intro}");
     }
+    intro.insert_str(0, &lock_log.take());
     runner.intro = intro;
     let (uid, gid) = (user.uid.to_string(), user.gid.to_string());
     let analyzed = dirs.layers.join("analyzed.toml");

@@ -208,53 +208,22 @@ pub(super) fn plan_entries(plan_toml: &Path) -> Result<Vec<PlanEntryReport>, Eng
     Ok(reports)
 }
 
-/// A cheap identity of a layer directory's content: every entry's path, type, size, inode and
-/// modification time. A layer kept as restored keeps it; one deleted and made again does not.
+/// What tells a layer directory kept as restored from one deleted and made again at the same
+/// path (libcnb's `RestoredLayerAction::DeleteLayer`): device, inode and birth time. Its content
+/// may change either way (libcnb rewrites a kept layer's `env/`), so it is not compared; this is
+/// the built-in engine's rule too.
 #[must_use]
 pub(super) fn fingerprint(dir: &Path) -> Option<Fingerprint> {
-    fn walk(root: &Path, dir: &Path, out: &mut Fingerprint) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            let rel = path
-                .strip_prefix(root)
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            out.push((
-                rel,
-                meta.ino(),
-                meta.size(),
-                meta.mtime(),
-                meta.mtime_nsec(),
-            ));
-            if meta.is_dir() {
-                walk(root, &path, out);
-            }
-        }
-    }
-    let meta = std::fs::symlink_metadata(dir).ok()?;
-    let mut out = vec![(
-        String::new(),
-        meta.ino(),
-        0,
-        meta.mtime(),
-        meta.mtime_nsec(),
-    )];
-    walk(dir, dir, &mut out);
-    out.sort();
-    Some(out)
+    std::fs::symlink_metadata(dir)
+        .ok()
+        .map(|meta| (meta.dev(), meta.ino(), meta.created().ok()))
 }
 
 /// The layers a buildpack had after restore: name -> content fingerprint (`None`: metadata only).
 pub(super) type Restored = BTreeMap<String, Option<Fingerprint>>;
 
-/// Every entry of a layer directory: relative path, inode, size, modification time (s, ns).
-pub(super) type Fingerprint = Vec<(String, u64, u64, i64, i64)>;
+/// A layer directory's device, inode and birth time.
+pub(super) type Fingerprint = (u64, u64, Option<std::time::SystemTime>);
 
 /// The layers of `bp_layers_dir` after the restorer: every `<name>.toml`, with a fingerprint of
 /// `<name>/`.
@@ -494,8 +463,10 @@ mod tests {
         let restored = restored_layers(bp);
         assert!(restored.contains_key("kept"));
         std::fs::remove_dir_all(bp.join("made")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
         std::fs::create_dir_all(bp.join("made")).unwrap();
-        std::fs::write(bp.join("made").join("f"), "x").unwrap();
+        // Content written into a kept layer (libcnb rewrites `env/`) does not make it new.
+        std::fs::write(bp.join("kept").join("f"), "x").unwrap();
         let layers = final_layers("a", bp, &restored, &ExecEnv::Production).unwrap();
         let names: Vec<_> = layers.iter().map(|l| (l.name.as_str(), l.state)).collect();
         assert_eq!(
