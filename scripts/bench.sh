@@ -6,6 +6,7 @@
 #   scripts/bench.sh --long          more rounds, more repetitions, bigger scale apps
 #   scripts/bench.sh overhead        part 1 only (framework vs plain libcnb no-op buildpacks)
 #   scripts/bench.sh environments    parts 2-5 only (example buildpacks on the local platform)
+#   BENCH_ENV_ARGS="--engine lifecycle --only go" scripts/bench.sh environments
 #
 # Results: benches/results/latest/*.json (and the printed summary).
 set -euo pipefail
@@ -20,7 +21,7 @@ for arg in "$@"; do
     --long) LONG=1 ;;
     overhead | environments) PARTS+=("$arg") ;;
     -h | --help)
-      sed -n '2,10p' "$0"
+      sed -n '2,11p' "$0"
       exit 0
       ;;
     *)
@@ -93,15 +94,20 @@ overhead() {
     --libcnb "$packaged/bench_noop-libcnb" --floor "$dir/target/$TARGET/release/noop-floor" \
     --rounds "$rounds" "${callgrind[@]}" --json "$OUT/overhead.json" | sed 's/^/  /'
 
-  # Size with LTO + one codegen unit, and what the framework binary links twice.
-  (cd "$dir" && cargo build --quiet --profile release-lto --target "$TARGET" -p noop-framework -p noop-libcnb)
-  python3 - "$dir/target/$TARGET/release-lto" "$OUT/overhead.json" <<'EOF'
+  # Sizes with LTO + one codegen unit, and of a minimal real buildpack (one cached layer with
+  # metadata and env, one process) on each; then what the framework binary links twice.
+  (cd "$dir" && cargo build --quiet --profile release-lto --target "$TARGET" \
+    -p noop-framework -p noop-libcnb -p hello-framework -p hello-libcnb)
+  python3 - "$dir/target/$TARGET" "$OUT/overhead.json" <<'EOF'
 import json, sys
 from pathlib import Path
-d = Path(sys.argv[1]); a = (d / "noop-framework").stat().st_size; b = (d / "noop-libcnb").stat().st_size
-print(f"    size with lto=true, codegen-units=1: framework {a} B, libcnb {b} B, ratio {a / b:.3f}")
-results = json.loads(Path(sys.argv[2]).read_text())
-results["size_lto"] = {"framework_bytes": a, "libcnb_bytes": b, "ratio": a / b}
+root = Path(sys.argv[1]); results = json.loads(Path(sys.argv[2]).read_text())
+for key, profile, pair in [("size_lto", "release-lto", "noop"), ("size_hello", "release", "hello"),
+                           ("size_hello_lto", "release-lto", "hello")]:
+    a = (root / profile / f"{pair}-framework").stat().st_size
+    b = (root / profile / f"{pair}-libcnb").stat().st_size
+    print(f"    size, {pair} buildpack, profile {profile}: framework {a} B, libcnb {b} B, ratio {a / b:.3f}")
+    results[key] = {"framework_bytes": a, "libcnb_bytes": b, "ratio": a / b}
 Path(sys.argv[2]).write_text(json.dumps(results, indent=2) + "\n")
 EOF
   local dups
@@ -111,9 +117,19 @@ EOF
 
 environments() {
   echo "== Parts 2-5: environments, rebuilds, local-platform overhead, scale"
-  local args=()
+  local args=(--root "$ROOT" --json "$OUT/environments.json")
   [ "$LONG" = 1 ] && args+=(--long)
-  python3 "$ROOT/benches/environments/environments.py" --root "$ROOT" --json "$OUT/environments.json" "${args[@]}"
+  # Extra arguments for the harness (--engine lifecycle, --only go, --repetitions 5, --no-scale).
+  # shellcheck disable=SC2206
+  args+=(${BENCH_ENV_ARGS:-})
+  for tool in npm go; do
+    command -v "$tool" >/dev/null || {
+      echo "  SKIPPED: $tool not found (the example buildpacks use the toolchains on PATH)"
+      return 0
+    }
+  done
+  (cd "$ROOT/benches/environments" && cargo build --quiet --release)
+  "$ROOT/benches/environments/target/release/bench-environments" "${args[@]}"
 }
 
 machine
