@@ -25,6 +25,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+pub(crate) use restorer::CacheLock;
+
 pub use launcher::{
     TEST_RESULTS_DIR_ENV, TEST_RESULTS_FORMAT_ENV, TEST_RESULTS_FORMAT_LABEL,
     TEST_RESULTS_PATH_ENV, TEST_RESULTS_PATH_LABEL, launch,
@@ -52,7 +54,7 @@ pub(crate) struct Log {
 }
 
 impl Log {
-    fn new(progress: Progress) -> Self {
+    pub(crate) fn new(progress: Progress) -> Self {
         Self {
             text: String::new(),
             progress,
