@@ -7,20 +7,23 @@ use crate::errors::GoBuildpackError;
 use libcnb::data::layer::LayerName;
 use libcnb::data::layer_name;
 use libcnb::layer::{
-    CachedLayerDefinition, InvalidMetadataAction, LayerState, RestoredLayerAction,
+    CachedLayerDefinition, EmptyLayerCause, InvalidMetadataAction, LayerState, RestoredLayerAction,
 };
 use libcnb::layer_env::{LayerEnv, ModificationBehavior, Scope};
 use libcnb_exec_env::BuildContext;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The layout of the cache layers; bump to drop every cached copy.
-const LAYOUT: u32 = 1;
+/// The layout of the cache layers; change it to drop every cached copy.
+///
+/// A string, not a number: the lifecycle keeps layer metadata as JSON between builds and
+/// writes integers back as floats (`layout = 1.0`), which an integer field would refuse.
+const LAYOUT: &str = "1";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CacheMetadata {
-    layout: u32,
+    layout: String,
 }
 
 /// Both cache directories.
@@ -38,6 +41,8 @@ fn cache_layer(
     variable: &str,
     at_launch: bool,
 ) -> Result<PathBuf, libcnb::Error<GoBuildpackError>> {
+    let toml = context.layers_dir.join(format!("{name}.toml"));
+    let restored_metadata = std::fs::read_to_string(&toml).unwrap_or_default();
     let layer = context.shared_cached_layer(
         name,
         CachedLayerDefinition {
@@ -53,11 +58,23 @@ fn cache_layer(
             },
         },
     )?;
-    match layer.state {
+    match &layer.state {
         LayerState::Restored { .. } => println!("- Reusing cached {variable} (layer {name})"),
-        LayerState::Empty { .. } => {
-            println!("- Creating {variable} (layer {name})");
-            layer.write_metadata(CacheMetadata { layout: LAYOUT })?;
+        LayerState::Empty { cause } => {
+            match cause {
+                EmptyLayerCause::NewlyCreated => {
+                    println!("- Creating {variable} (layer {name})");
+                }
+                EmptyLayerCause::InvalidMetadataAction { .. } => println!(
+                    "- Recreating {variable} (layer {name}): unreadable cached metadata {restored_metadata:?}"
+                ),
+                EmptyLayerCause::RestoredLayerAction { .. } => println!(
+                    "- Recreating {variable} (layer {name}): cached layout is not {LAYOUT}"
+                ),
+            }
+            layer.write_metadata(CacheMetadata {
+                layout: LAYOUT.to_owned(),
+            })?;
         }
     }
     let path = layer.path();
