@@ -115,11 +115,12 @@ fn with_env_var(language: &str) {
             "{}",
             ctx.pack_stdout
         );
-        // The buildpack saw `test` through the platform env file.
+        // The buildpack saw `test` through the platform env file (pack relays the lifecycle's
+        // output; check both streams).
+        let pack_output = format!("{}{}", ctx.pack_stdout, ctx.pack_stderr);
         assert!(
-            ctx.pack_stdout.contains("Execution environment: test"),
-            "{}",
-            ctx.pack_stdout
+            pack_output.contains("Execution environment: test"),
+            "{pack_output}"
         );
         ctx.start_container(
             ContainerConfig::new()
