@@ -178,24 +178,17 @@ impl From<GoBuildpackError> for libcnb::Error<GoBuildpackError> {
     }
 }
 
-/// Prints a build error the way users read it: the message, then libcnb's causes.
+/// Prints a build error the way users read it: the buildpack's own message (libcnb would show
+/// its `Debug` form), then the chain of causes.
 pub(crate) fn report(error: &libcnb::Error<GoBuildpackError>) {
-    match error {
-        libcnb::Error::BuildpackError(error) => {
-            eprintln!("ERROR: [examples/go] {error}");
-            let mut source = std::error::Error::source(error);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
-        }
-        other => {
-            eprintln!("ERROR: [examples/go] {other}");
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
-        }
+    let error: &dyn std::error::Error = match error {
+        libcnb::Error::BuildpackError(error) => error,
+        other => other,
+    };
+    eprintln!("ERROR: [examples/go] {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
     }
 }

@@ -160,7 +160,7 @@ pub(crate) fn provide(
             in_layer(context, version, needs, Source::Proxy(path_go))
         }
         (Choice::Path, None) => Err(GoBuildpackError::NoGo {
-            reason: "nothing else was chosen".to_owned(),
+            reason: "the toolchain choice needs one".to_owned(),
         }
         .into()),
     }
