@@ -181,38 +181,62 @@ pub(crate) fn copy_dir(from: &Path, to: &Path, skip: &[&str]) -> std::io::Result
 }
 
 /// Copies one regular file with its permissions, keeping holes: a sparse file (fewer blocks
-/// allocated than its length needs, e.g. a 2 GiB file made with `set_len`) is copied chunk by
-/// chunk and all-zero chunks become holes again, so an app with a huge sparse file costs
-/// neither disk nor memory (a fixed 1 MiB buffer). Other files go through `std::fs::copy`.
+/// allocated than its length needs, e.g. a 2 GiB file made with `set_len`) is copied by
+/// [`write_sparse`], so an app with a huge sparse file costs neither disk nor memory. Other
+/// files go through `std::fs::copy`.
 pub(crate) fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom};
     use std::os::unix::fs::MetadataExt;
-    const CHUNK: usize = 1 << 20;
     let meta = std::fs::metadata(from)?;
     let sparse = meta.blocks().saturating_mul(512) < meta.len();
     if !sparse {
         std::fs::copy(from, to)?;
         return Ok(());
     }
-    let mut input = std::fs::File::open(from)?;
     let mut output = std::fs::File::create(to)?;
+    write_sparse(&mut std::fs::File::open(from)?, &mut output)?;
+    output.set_permissions(meta.permissions())?;
+    Ok(())
+}
+
+/// Writes everything `input` yields into the new, empty file `output`, turning runs of zeros
+/// (1 MiB chunks) into holes: a fixed buffer, whatever the size; zero checks by `memcmp`.
+pub(crate) fn write_sparse(
+    input: &mut impl Read,
+    output: &mut std::fs::File,
+) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    const CHUNK: usize = 1 << 20;
+    let zeros = vec![0_u8; CHUNK];
     let mut buffer = vec![0_u8; CHUNK];
+    let mut length: u64 = 0;
     loop {
-        let read = input.read(&mut buffer)?;
-        if read == 0 {
+        // Fill the chunk (a reader may return less than asked), so holes line up with chunks.
+        let mut filled = 0;
+        while filled < CHUNK {
+            let read = input.read(&mut buffer[filled..])?;
+            if read == 0 {
+                break;
+            }
+            filled += read;
+        }
+        if filled == 0 {
             break;
         }
-        let chunk = &buffer[..read];
-        if chunk.iter().all(|byte| *byte == 0) {
-            let skip = i64::try_from(read).map_err(std::io::Error::other)?;
-            output.seek(SeekFrom::Current(skip))?;
+        let chunk = &buffer[..filled];
+        if chunk == &zeros[..filled] {
+            output.seek(SeekFrom::Current(
+                i64::try_from(filled).map_err(std::io::Error::other)?,
+            ))?;
         } else {
             output.write_all(chunk)?;
         }
+        length += filled as u64;
+        if filled < CHUNK {
+            break;
+        }
     }
-    output.set_len(meta.len())?;
-    output.set_permissions(meta.permissions())?;
-    Ok(())
+    output.set_len(length)?;
+    Ok(length)
 }
 
 /// Removes a file or directory tree if it exists.

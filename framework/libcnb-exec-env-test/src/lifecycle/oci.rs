@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -239,15 +240,60 @@ fn unpack_tar(
 ) -> Result<(), EngineError> {
     let bad = |error: std::io::Error| invalid(blob, format!("unreadable layer archive: {error}"));
     let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(bad)? {
+    // Raw entries, with PAX and GNU long-name records read here: the `tar` crate splits PAX
+    // records at every newline, so a file name holding a newline *and* a byte that is not
+    // ASCII (which the lifecycle writes as a PAX `path` record, with a mangled USTAR name as
+    // fallback) came out under the mangled name.
+    let mut pending_path: Option<Vec<u8>> = None;
+    let mut pending_link: Option<Vec<u8>> = None;
+    for entry in archive.entries().map_err(bad)?.raw(true) {
         let mut entry = entry.map_err(bad)?;
-        let raw = entry.path().map_err(bad)?.into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_pax_local_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).map_err(bad)?;
+            if kind.is_pax_local_extensions() {
+                for (key, value) in pax_records(&data) {
+                    match key {
+                        b"path" => pending_path = Some(value.to_vec()),
+                        b"linkpath" => pending_link = Some(value.to_vec()),
+                        _ => {}
+                    }
+                }
+            } else {
+                while data.last() == Some(&0) {
+                    data.pop();
+                }
+                if kind.is_gnu_longname() {
+                    pending_path = Some(data);
+                } else {
+                    pending_link = Some(data);
+                }
+            }
+            continue;
+        }
+        if kind.is_pax_global_extensions() {
+            continue;
+        }
+        let raw = PathBuf::from(std::ffi::OsString::from_vec(
+            pending_path
+                .take()
+                .unwrap_or_else(|| entry.header().path_bytes().into_owned()),
+        ));
+        let link_name: Option<PathBuf> = pending_link
+            .take()
+            .or_else(|| {
+                entry
+                    .header()
+                    .link_name_bytes()
+                    .map(std::borrow::Cow::into_owned)
+            })
+            .map(|bytes| PathBuf::from(std::ffi::OsString::from_vec(bytes)));
         let absolute = Path::new("/").join(&raw);
         let Some(dest) = relocate(&absolute, moves) else {
             continue;
         };
         let io = |what: &str| EngineError::io(format!("cannot {what} {}", dest.display()));
-        let kind = entry.header().entry_type();
         let mode = entry.header().mode().unwrap_or(0o644);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(io("create the parent of"))?;
@@ -260,11 +306,7 @@ fn unpack_tar(
             std::fs::remove_file(&dest).map_err(io("replace"))?;
         }
         if kind.is_symlink() {
-            let target = entry
-                .link_name()
-                .map_err(bad)?
-                .map(std::borrow::Cow::into_owned)
-                .unwrap_or_default();
+            let target = link_name.unwrap_or_default();
             let target = if target.is_absolute() {
                 relocate(&target, moves).unwrap_or(target)
             } else {
@@ -272,9 +314,7 @@ fn unpack_tar(
             };
             std::os::unix::fs::symlink(&target, &dest).map_err(io("link"))?;
         } else if kind.is_hard_link() {
-            let target = entry
-                .link_name()
-                .map_err(bad)?
+            let target = link_name
                 .map(|t| Path::new("/").join(t))
                 .and_then(|t| relocate(&t, moves))
                 .ok_or_else(|| {
@@ -285,8 +325,9 @@ fn unpack_tar(
                 })?;
             std::fs::hard_link(&target, &dest).map_err(io("link"))?;
         } else if kind.is_file() {
+            // Holes stay holes: an app's huge sparse file does not fill the disk.
             let mut file = std::fs::File::create(&dest).map_err(io("create"))?;
-            std::io::copy(&mut entry, &mut file).map_err(io("write"))?;
+            crate::builtin::write_sparse(&mut entry, &mut file).map_err(io("write"))?;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode & 0o7777))
                 .map_err(io("set the mode of"))?;
         }
@@ -294,9 +335,53 @@ fn unpack_tar(
     Ok(())
 }
 
+/// The records of a PAX extended header (`<length> <key>=<value>\n`, the length counting the
+/// whole record), values taken as bytes: they may hold newlines and non-UTF-8 bytes. A
+/// malformed record ends the list.
+fn pax_records(mut data: &[u8]) -> Vec<(&[u8], &[u8])> {
+    let mut records = Vec::new();
+    while !data.is_empty() {
+        let Some(space) = data.iter().position(|b| *b == b' ') else {
+            break;
+        };
+        let Some(length) = std::str::from_utf8(&data[..space])
+            .ok()
+            .and_then(|digits| digits.parse::<usize>().ok())
+            .filter(|length| *length > space + 1 && *length <= data.len())
+        else {
+            break;
+        };
+        let record = &data[space + 1..length];
+        let record = record.strip_suffix(b"\n").unwrap_or(record);
+        if let Some(equals) = record.iter().position(|b| *b == b'=') {
+            records.push((&record[..equals], &record[equals + 1..]));
+        }
+        data = &data[length..];
+    }
+    records
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pax_records_keep_newlines_and_raw_bytes_in_values() {
+        let value: &[u8] = b"/w/dir/inner \xc3( \n.txt";
+        let mut record = b" path=".to_vec();
+        record.extend_from_slice(value);
+        record.push(b'\n');
+        let length = record.len() + 2;
+        let mut data = format!("{length}").into_bytes();
+        data.extend_from_slice(&record);
+        data.extend_from_slice(b"12 uid=1000\n");
+        assert_eq!(
+            pax_records(&data),
+            vec![(&b"path"[..], value), (&b"uid"[..], &b"1000"[..])]
+        );
+        assert!(pax_records(b"99 path=short\n").is_empty());
+        assert!(pax_records(b"x path=\n").is_empty());
+    }
 
     #[test]
     fn layout_path_follows_imgutil() {
