@@ -164,7 +164,19 @@ enum LayerToml {
 fn read_layer_toml(path: &Path) -> Result<LayerToml, LayerFileError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(match toml::from_str::<toml::Table>(&text) {
-            Ok(table) => LayerToml::Table(table),
+            // The shape libcnb reads (`[types]` of booleans, `metadata` a table, no other
+            // keys): anything else would fail the whole build inside libcnb instead of
+            // discarding this one layer.
+            Ok(table) => match toml::Value::Table(table.clone())
+                .try_into::<libcnb::data::layer_content_metadata::LayerContentMetadata>(
+            ) {
+                Ok(_) => LayerToml::Table(table),
+                Err(error) => LayerToml::Broken(format!(
+                    "{} is not layer metadata: {}",
+                    path.display(),
+                    error.message()
+                )),
+            },
             Err(error) => LayerToml::Broken(format!(
                 "{} is not valid TOML: {}",
                 path.display(),

@@ -4,7 +4,11 @@
 //!
 //! Run longer: `PROPTEST_CASES=100000 cargo test -p libcnb-exec-env --test properties --release`.
 
-#![allow(clippy::unwrap_used, clippy::format_collect, clippy::format_push_string)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::format_collect,
+    clippy::format_push_string
+)]
 
 use libcnb_exec_env::descriptor::{BuildpackToml, DeclarationForm};
 use libcnb_exec_env::{ExecEnv, ExecEnvSelector, Launch};

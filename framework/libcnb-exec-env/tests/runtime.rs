@@ -403,3 +403,252 @@ fn broken_layer_toml_is_rebuilt_not_fatal() {
         "created"
     );
 }
+
+/// Like [`run`], with `CNB_EXEC_ENV` set to raw bytes (which may not be UTF-8).
+fn run_with_raw_env(phase: &str, dirs: &Dirs, exec_env: &[u8]) -> Output {
+    use std::os::unix::ffi::OsStrExt;
+    let args: Vec<&Path> = if phase == "detect" {
+        vec![&dirs.platform, &dirs.plan]
+    } else {
+        vec![&dirs.layers, &dirs.platform, &dirs.plan]
+    };
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_entry",
+            "--nocapture",
+            "--test-threads=1",
+            "--",
+        ])
+        .args(args)
+        .current_dir(&dirs.app)
+        .env(CHILD, phase)
+        .env("CNB_BUILDPACK_DIR", &dirs.buildpack)
+        .env("CNB_EXEC_ENV", std::ffi::OsStr::from_bytes(exec_env))
+        .env("CNB_TARGET_OS", "linux")
+        .env("CNB_TARGET_ARCH", "amd64")
+        .env("CNB_TARGET_DISTRO_NAME", "debian")
+        .env("CNB_TARGET_DISTRO_VERSION", "12")
+        .env_remove(RETENTION)
+        .output()
+        .unwrap()
+}
+
+/// Bad `CNB_EXEC_ENV` values (issue 9 bad-input matrix): detect and build exit 1 (an error,
+/// not a detect failure), the message quotes the value and names its source, nothing is
+/// written. The same values in the platform env file name the file. Empty means production.
+#[test]
+fn bad_exec_env_values_fail_with_exit_1_quoting_value_and_source() {
+    let long = "a".repeat(65);
+    let cases: Vec<(&[u8], &str)> = vec![
+        (b"qa/1", "contains '/'"),
+        (b"te st", "contains ' ' at byte 2"),
+        (b" test", "contains ' ' at byte 0"),
+        (b"test\t", "contains '\\t' at byte 4"),
+        (b"te\x07st", "contains '\\u{7}' at byte 2"),
+        (b"te\nst", "contains '\\n' at byte 2"),
+        (long.as_bytes(), "is 65 bytes long: at most 64"),
+        (b"te\xffst", "is not valid UTF-8"),
+    ];
+    for (value, reason) in &cases {
+        for phase in ["detect", "build"] {
+            let dirs = dirs(BP);
+            let output = run_with_raw_env(phase, &dirs, value);
+            let shown = format!("{:?}", String::from_utf8_lossy(value));
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{shown} {phase}: {}",
+                text(&output)
+            );
+            assert!(
+                text(&output).contains("invalid CNB_EXEC_ENV environment variable")
+                    && text(&output).contains(&shown)
+                    && text(&output).contains(reason),
+                "{shown} {phase}: {}",
+                text(&output)
+            );
+            assert_eq!(std::fs::read_dir(&dirs.layers).unwrap().count(), 0);
+            assert!(!dirs.app.join("detected-env").exists());
+
+            // The same value from the platform env file (pack --env CNB_EXEC_ENV=... on older
+            // platforms), with the process variable unset.
+            std::fs::create_dir_all(dirs.platform.join("env")).unwrap();
+            std::fs::write(dirs.platform.join("env/CNB_EXEC_ENV"), value).unwrap();
+            let output = run(phase, &dirs, None, &[]);
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{shown} {phase}: {}",
+                text(&output)
+            );
+            assert!(
+                text(&output).contains("invalid execution environment in the platform env file")
+                    && text(&output).contains("env/CNB_EXEC_ENV")
+                    && text(&output).contains(reason),
+                "{shown} {phase}: {}",
+                text(&output)
+            );
+        }
+    }
+    // Empty counts as unset (lifecycle `platform/lifecycle_inputs.go`): production.
+    let dirs = dirs(BP);
+    let output = run_with_raw_env("detect", &dirs, b"");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        std::fs::read_to_string(dirs.app.join("detected-env")).unwrap(),
+        "production"
+    );
+}
+
+/// An unreadable platform env file is an error naming it (a directory in its place: root reads
+/// any file whatever its mode), not a silent production build.
+#[test]
+fn unreadable_platform_env_file_fails_naming_it() {
+    let dirs = dirs(BP);
+    std::fs::create_dir_all(dirs.platform.join("env/CNB_EXEC_ENV")).unwrap();
+    for phase in ["detect", "build"] {
+        let output = run(phase, &dirs, None, &[]);
+        assert_eq!(output.status.code(), Some(1), "{phase}: {}", text(&output));
+        assert!(
+            text(&output).contains("cannot read the platform env file")
+                && text(&output).contains("env/CNB_EXEC_ENV"),
+            "{phase}: {}",
+            text(&output)
+        );
+    }
+    assert_eq!(std::fs::read_dir(&dirs.layers).unwrap().count(), 0);
+}
+
+/// Broken `buildpack.toml`: missing, not TOML, unknown API, `exec-env` of the wrong type or
+/// with a bad name. Exit 1 (254 for the API, as libcnb), naming the file, key and value.
+#[test]
+fn broken_buildpack_toml_fails_naming_file_key_and_value() {
+    let cases: [(Option<String>, i32, &[&str]); 7] = [
+        (None, 1, &["cannot read", "buildpack.toml"]),
+        (
+            Some("api = \"0.12\"\n[buildpack\nid = ".to_owned()),
+            1,
+            &["buildpack.toml is not valid TOML"],
+        ),
+        (
+            Some(BP.replace("0.12", "0.99")),
+            254,
+            &["key `api` = \"0.99\" is not supported"],
+        ),
+        (
+            Some(BP.replace("api = \"0.12\"", "api = 0.12")),
+            1,
+            &["key `api` must be a string"],
+        ),
+        (
+            Some(format!("{BP}exec-env = \"test\"\n")),
+            1,
+            &["key `buildpack.exec-env`", "\"test\""],
+        ),
+        (
+            Some(format!("{BP}exec-env = [1]\n")),
+            1,
+            &["buildpack.exec-env", "1"],
+        ),
+        (
+            Some(format!("{BP}exec-env = [\"qa/1\"]\n")),
+            1,
+            &["buildpack.exec-env", "\"qa/1\"", "'/'"],
+        ),
+    ];
+    for (toml, code, expected) in cases {
+        let dirs = dirs(BP);
+        match &toml {
+            Some(toml) => std::fs::write(dirs.buildpack.join("buildpack.toml"), toml).unwrap(),
+            None => std::fs::remove_file(dirs.buildpack.join("buildpack.toml")).unwrap(),
+        }
+        for phase in ["detect", "build"] {
+            let output = run(phase, &dirs, Some("test"), &[]);
+            assert_eq!(
+                output.status.code(),
+                Some(code),
+                "{toml:?}: {}",
+                text(&output)
+            );
+            for part in expected {
+                assert!(
+                    text(&output).contains(part),
+                    "{toml:?} {phase}: expected {part:?} in:\n{}",
+                    text(&output)
+                );
+            }
+            assert!(
+                !text(&output).contains("panicked"),
+                "{toml:?}: {}",
+                text(&output)
+            );
+            assert_eq!(std::fs::read_dir(&dirs.layers).unwrap().count(), 0);
+        }
+    }
+}
+
+/// Layer TOML with wrong types (a restored `<layer>.toml` of a tampered cache): `exec-env` that
+/// is not a list of names, or buildpack metadata of the wrong shape, discards that layer (it is
+/// rebuilt) and only that layer; the build succeeds.
+#[test]
+fn layer_toml_with_wrong_types_is_rebuilt_and_others_are_kept() {
+    for (broken, says) in [
+        (
+            "[metadata]\nlock = \"v1\"\nexec-env = \"test\"\n",
+            "Discarded layer deps-test",
+        ),
+        (
+            "[metadata]\nlock = \"v1\"\nexec-env = [\"a/b\"]\n",
+            "Discarded layer deps-test",
+        ),
+        ("[metadata]\nlock = 1\nexec-env = [\"test\"]\n", ""),
+        ("metadata = \"lock\"\n", "is not layer metadata"),
+        (
+            "[types]\nlaunch = \"yes\"\n[metadata]\nlock = \"v1\"\n",
+            "is not layer metadata",
+        ),
+        (
+            "unknown = 1\n[metadata]\nlock = \"v1\"\n",
+            "is not layer metadata",
+        ),
+    ] {
+        let dirs = dirs(BP);
+        std::fs::create_dir_all(dirs.layers.join("deps-test")).unwrap();
+        std::fs::write(dirs.layers.join("deps-test.toml"), broken).unwrap();
+        // Another environment's layer, intact: it must survive.
+        std::fs::create_dir_all(dirs.layers.join("deps-production")).unwrap();
+        std::fs::write(
+            dirs.layers.join("deps-production/installed-for"),
+            "production",
+        )
+        .unwrap();
+        std::fs::write(
+            dirs.layers.join("deps-production.toml"),
+            "[metadata]\nlock = \"v1\"\nexec-env = [\"production\"]\n",
+        )
+        .unwrap();
+        let output = run("build", &dirs, Some("test"), &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{broken:?}: {}",
+            text(&output)
+        );
+        assert!(
+            text(&output).contains(says),
+            "{broken:?}: {}",
+            text(&output)
+        );
+        assert_ne!(
+            std::fs::read_to_string(dirs.app.join("deps-state-test")).unwrap(),
+            "restored",
+            "{broken:?}: a layer with wrong types must not be reused"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dirs.layers.join("deps-production/installed-for")).unwrap(),
+            "production",
+            "{broken:?}: the other environment's layer must be kept"
+        );
+    }
+}
