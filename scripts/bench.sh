@@ -7,12 +7,13 @@
 #   scripts/bench.sh overhead        part 1 only (framework vs plain libcnb no-op buildpacks)
 #   scripts/bench.sh environments    parts 2-5 only (example buildpacks on the local platform)
 #   BENCH_ENV_ARGS="--engine lifecycle --only go" scripts/bench.sh environments
+#   BENCH_OUT=dir scripts/bench.sh   (results elsewhere than benches/results/latest)
 #
 # Results: benches/results/latest/*.json (and the printed summary).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="$ROOT/benches/results/latest"
+OUT="${BENCH_OUT:-$ROOT/benches/results/latest}"
 TARGET=x86_64-unknown-linux-musl
 LONG=0
 PARTS=()
@@ -21,7 +22,7 @@ for arg in "$@"; do
     --long) LONG=1 ;;
     overhead | environments) PARTS+=("$arg") ;;
     -h | --help)
-      sed -n '2,11p' "$0"
+      sed -n '2,12p' "$0"
       exit 0
       ;;
     *)

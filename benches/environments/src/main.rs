@@ -33,6 +33,7 @@ struct Options {
     only: Vec<String>,
     repetitions: usize,
     scale: bool,
+    progress: Progress,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -44,6 +45,7 @@ fn parse_args() -> Result<Options, String> {
         only: Vec::new(),
         repetitions: 1,
         scale: true,
+        progress: Progress::Quiet,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,6 +55,8 @@ fn parse_args() -> Result<Options, String> {
             "--json" => options.json = Some(PathBuf::from(value("--json")?)),
             "--long" => options.long = true,
             "--no-scale" => options.scale = false,
+            // Streams every phase's output to stderr (to see where a build spends its time).
+            "--progress" => options.progress = Progress::Stderr,
             "--repetitions" => {
                 options.repetitions = value("--repetitions")?
                     .parse()
@@ -140,6 +144,7 @@ struct Platform {
     engine: Engine,
     target: Target,
     packaged: BTreeMap<&'static str, PathBuf>,
+    progress: Progress,
 }
 
 impl Platform {
@@ -162,7 +167,7 @@ impl Platform {
             // Stable, as the local platform's runner keeps it: env files hold layer paths.
             output_dir: cache.join("image"),
             target: self.target.clone(),
-            progress: Progress::Quiet,
+            progress: self.progress,
         };
         let start = Instant::now();
         let report = run_build(self.engine, &request)
@@ -748,6 +753,7 @@ fn run() -> Result<(), String> {
         engine: options.engine,
         target: Target::host(),
         packaged,
+        progress: options.progress,
     };
     println!(
         "  engine: {:?}; {} repetition(s) per app, local platform and floor interleaved",

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Markdown tables from a results directory of scripts/bench.sh (for BENCHMARKS.md).
+
+Usage: python3 benches/report.py benches/results/latest [more result dirs...]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+
+def overhead(results: dict) -> None:
+    print("| Phase | framework median | libcnb median | median of paired ratios (p10–p90) |"
+          " ratio of medians (95% CI) | CPU-time ratio (means) | instructions ratio |")
+    print("|---|---|---|---|---|---|---|")
+    instructions = results.get("instructions", {})
+    for phase in ("detect", "build"):
+        r = results[phase]
+        print(f"| {phase} | {r['framework_median_ms']:.3f} ms | {r['libcnb_median_ms']:.3f} ms |"
+              f" **{r['paired_ratio_median']:.3f}** ({r['paired_ratio_p10_p90'][0]:.2f}–{r['paired_ratio_p10_p90'][1]:.2f}) |"
+              f" {r['ratio_of_medians']:.3f} ({r['ratio_ci95'][0]:.3f}–{r['ratio_ci95'][1]:.3f}) |"
+              f" {r['cpu_ratio_of_means']:.3f} |"
+              f" {instructions.get(phase + '_ratio', float('nan')):.3f}"
+              f" ({instructions.get('framework-' + phase, 0):,} vs {instructions.get('libcnb-' + phase, 0):,}) |")
+    print()
+    print(f"{results['rounds']} rounds; process floor {results['detect']['floor_median_ms']:.3f} ms;"
+          f" load average {results.get('loadavg_before_after', ['?', '?'])[0]} → {results.get('loadavg_before_after', ['?', '?'])[1]}.")
+    print()
+    print("| Binary (`bin/build`) | profile | framework | libcnb | ratio |")
+    print("|---|---|---|---|---|")
+    for key, name, profile in [("size", "no-op", "release"), ("size_lto", "no-op", "release-lto"),
+                               ("size_hello", "minimal real (`hello-*`)", "release"),
+                               ("size_hello_lto", "minimal real (`hello-*`)", "release-lto")]:
+        if key in results:
+            s = results[key]
+            print(f"| {name} | {profile} | {s['framework_bytes']:,} B | {s['libcnb_bytes']:,} B | **{s['ratio']:.3f}** |")
+    print()
+
+
+def names(build: dict, key: str) -> str:
+    values = [n for n in build.get(key, []) if key != "created" or n not in build.get("uncached", [])]
+    return ", ".join(f"`{n}`" for n in values) or "–"
+
+
+def environments(results: dict) -> None:
+    print(f"Engine: {results['engine']}.")
+    print()
+    for app in results["apps"]:
+        runs = app["runs"]
+        last = runs[-1]
+        print(f"**{app['app']}** ({app['buildpack']}, {app['note']}; {app['repetitions']} repetition(s), medians;"
+              f" load average {last['loadavg_before_after'][0]:.1f} → {last['loadavg_before_after'][1]:.1f})")
+        print()
+        print("| Build | time | × cold | created | restored | retained | uncached (every build) |")
+        print("|---|---|---|---|---|---|---|")
+        cold = statistics.median(r["builds"]["1_test_cold"]["seconds"] for r in runs)
+        for key, label in [("1_test_cold", "1. test, cold"), ("2_production", "2. production"),
+                           ("3_test_again", "3. test again"), ("4_test_unchanged", "4. test, unchanged")]:
+            seconds = statistics.median(r["builds"][key]["seconds"] for r in runs)
+            b = last["builds"][key]
+            print(f"| {label} | {seconds:.2f} s | **{seconds / cold:.3f}** | {names(b, 'created')} |"
+                  f" {names(b, 'restored')} | {names(b, 'retained')} | {names(b, 'uncached')} |")
+        platform = statistics.median(r["platform_test_build_and_run_seconds"] for r in runs)
+        floor = statistics.median(r["floor_seconds"] for r in runs)
+        test = statistics.median(r["test_process_seconds"] for r in runs)
+        steps = ", ".join(f"{k} {statistics.median(r['floor_steps_seconds'].get(k, 0) for r in runs):.2f} s"
+                          for k in last["floor_steps_seconds"])
+        copy = statistics.median(r["image_copy_seconds"] for r in runs)
+        print()
+        print(f"Local platform: cold test build {cold:.2f} s + `test` process {test:.2f} s = {platform:.2f} s;"
+              f" shell floor {floor:.2f} s ({steps}): **× {platform / floor:.3f}**."
+              f" Image stand-in {last['image_bytes'] / 1e6:.1f} MB; one `cp -a` of it: {copy:.2f} s.")
+        print()
+
+
+def main() -> None:
+    for arg in sys.argv[1:]:
+        d = Path(arg)
+        if (d / "overhead.json").is_file():
+            overhead(json.loads((d / "overhead.json").read_text()))
+        if (d / "environments.json").is_file():
+            environments(json.loads((d / "environments.json").read_text()))
+
+
+if __name__ == "__main__":
+    main()
