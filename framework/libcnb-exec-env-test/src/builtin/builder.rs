@@ -342,3 +342,104 @@ fn read_unmet(buildpack_id: &str, path: &Path) -> Result<Vec<String>, EngineErro
     }
     Ok(names)
 }
+
+/// Fuzzing of the `launch.toml` reader (`docs/fuzzing.md`). `PROPTEST_CASES` sets the count.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "\"web\"",
+            "\"\"",
+            "\"a/b\"",
+            "1",
+            "true",
+            "[\"x\"]",
+            "[]",
+            "[1]",
+            "[\"test\", \"*\"]",
+            "[\"a/b\"]",
+            "{ a = 1 }",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn process() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    "type",
+                    "command",
+                    "args",
+                    "default",
+                    "working-dir",
+                    "exec-env",
+                    "direct",
+                    "other",
+                ]),
+                value(),
+            ),
+            0..6,
+        )
+        .prop_map(|pairs| {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut text = "[[processes]]\n".to_owned();
+            for (key, value) in pairs {
+                if seen.insert(key) {
+                    text.push_str(key);
+                    text.push_str(" = ");
+                    text.push_str(&value);
+                    text.push('\n');
+                }
+            }
+            text
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+        ))]
+
+        /// Any text: a `Launch` or an `InvalidBuildpackOutput` naming the file, never a panic.
+        #[test]
+        fn launch_toml_reader_never_panics(text in any::<String>()) {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("launch.toml");
+            std::fs::write(&path, &text).unwrap();
+            match read_launch("a/b", &path) {
+                Ok(_) => {}
+                Err(EngineError::InvalidBuildpackOutput { path: named, .. }) => {
+                    prop_assert_eq!(named, path);
+                }
+                Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+
+        /// Structured: processes with every key and value type. Valid ones come back with
+        /// unique types and at most one default; invalid ones are errors naming the file.
+        #[test]
+        fn launch_toml_processes_are_read_or_refused(
+            processes in prop::collection::vec(process(), 0..4),
+            extra in prop::sample::select(vec!["", "[labels]\nx = 1\n", "slices = 1\n", "junk = 2\n"]),
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("launch.toml");
+            std::fs::write(&path, format!("{extra}{}", processes.concat())).unwrap();
+            match read_launch("a/b", &path) {
+                Ok(launch) => {
+                    let types: std::collections::BTreeSet<_> =
+                        launch.processes.iter().map(|p| p.r#type.to_string()).collect();
+                    prop_assert_eq!(types.len(), launch.processes.len());
+                    prop_assert!(launch.processes.iter().filter(|p| p.default).count() <= 1);
+                }
+                Err(EngineError::InvalidBuildpackOutput { path: named, .. }) => {
+                    prop_assert_eq!(named, path);
+                }
+                Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+    }
+}

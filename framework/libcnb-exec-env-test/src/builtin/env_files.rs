@@ -6,6 +6,8 @@
 //! - `<NAME>.override`, `<NAME>.default` (only when the variable is unset or empty),
 //!   `<NAME>.prepend`, `<NAME>.append`: prepend/append join with the content of `<NAME>.delim`,
 //!   and with *nothing* when there is no `.delim` file;
+//! - `<NAME>.` (empty suffix, the lifecycle's `ActionTypePrependPath`): prepend, joined with
+//!   `<NAME>.delim` or else `:`;
 //! - files are applied in directory-name order; directories and `.delim` files themselves are
 //!   not variables;
 //! - root directories are prepended with the path-list separator `:` (`AddRootDir`), and platform
@@ -117,9 +119,17 @@ impl Env {
                 Some((name, action)) => (name.to_owned(), action.to_owned()),
                 None => (file.clone(), "override".to_owned()),
             };
-            let delim =
-                std::fs::read_to_string(dir.join(format!("{name}.delim"))).unwrap_or_default();
+            let delim_file = std::fs::read_to_string(dir.join(format!("{name}.delim"))).ok();
+            let delim = delim_file.clone().unwrap_or_default();
             match action.as_str() {
+                // `<NAME>.` (an empty suffix): the lifecycle's `ActionTypePrependPath`, a prepend
+                // whose delimiter defaults to the path-list separator (found by the
+                // differential fuzz test below).
+                "" => {
+                    let delim = delim_file.unwrap_or_else(|| ":".to_owned());
+                    let joined = join_prefix(&value, &delim, self.get(&name));
+                    self.vars.insert(name, joined);
+                }
                 "override" => {
                     self.vars.insert(name, value);
                 }
@@ -282,5 +292,209 @@ mod tests {
         launch.add_root_dir(&layer);
         assert!(!launch.vars.contains_key("LIBRARY_PATH"));
         assert!(launch.vars.contains_key("LD_LIBRARY_PATH"));
+    }
+}
+
+/// Differential fuzzing against the real lifecycle (`docs/fuzzing.md`): random env directories
+/// are applied by this module and by the lifecycle's own `env` package (v0.21.11, through the
+/// Go program in `tests/lifecycle-env-oracle`, built once per test run when Go is installed),
+/// and the results must be equal. `PROPTEST_CASES` sets the number of cases (default 256).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+    use std::sync::{Mutex, OnceLock};
+
+    struct Oracle {
+        _child: Child,
+        stdin: ChildStdin,
+        stdout: BufReader<ChildStdout>,
+        _dir: tempfile::TempDir,
+    }
+
+    /// The lifecycle's env package as a process, or `None` without Go (the test then says so
+    /// and checks only that nothing panics).
+    fn oracle() -> Option<&'static Mutex<Oracle>> {
+        static ORACLE: OnceLock<Option<Mutex<Oracle>>> = OnceLock::new();
+        ORACLE.get_or_init(|| {
+            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lifecycle-env-oracle");
+            let dir = tempfile::tempdir().ok()?;
+            let binary = dir.path().join("oracle");
+            let built = Command::new("go")
+                .args(["build", "-mod=mod", "-o"])
+                .arg(&binary)
+                .arg(".")
+                .current_dir(&source)
+                .status()
+                .ok()?
+                .success();
+            if !built {
+                eprintln!("cannot build the lifecycle env oracle: differential checks skipped");
+                return None;
+            }
+            let mut child = Command::new(&binary)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .ok()?;
+            let stdin = child.stdin.take()?;
+            let stdout = BufReader::new(child.stdout.take()?);
+            Some(Mutex::new(Oracle {
+                _child: child,
+                stdin,
+                stdout,
+                _dir: dir,
+            }))
+        })
+        .as_ref()
+    }
+
+    /// What the lifecycle makes of `vars` plus the env dir `dir` (or, with `platform`, of the
+    /// platform directory's `env/` through `WithOverrides`).
+    fn lifecycle_applies(
+        vars: &BTreeMap<String, String>,
+        dir: &Path,
+        platform: bool,
+    ) -> Option<Result<BTreeMap<String, String>, String>> {
+        let oracle = oracle()?;
+        let mut oracle = oracle.lock().ok()?;
+        let request = serde_json::json!({
+            "dir": dir,
+            "env": vars,
+            "platform": if platform { dir.to_string_lossy().into_owned() } else { String::new() },
+        });
+        writeln!(oracle.stdin, "{request}").ok()?;
+        let mut line = String::new();
+        oracle.stdout.read_line(&mut line).ok()?;
+        let response: serde_json::Value = serde_json::from_str(&line).ok()?;
+        if let Some(error) = response.get("error").and_then(serde_json::Value::as_str) {
+            return Some(Err(error.to_owned()));
+        }
+        Some(Ok(response
+            .get("env")
+            .and_then(serde_json::Value::as_object)
+            .map(|env| {
+                env.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()))
+    }
+
+    fn file_name() -> impl Strategy<Value = String> {
+        let vars = prop::sample::select(vec!["A", "B", "PATH", "LD_LIBRARY_PATH", "X.Y", ""]);
+        let suffixes = prop::sample::select(vec![
+            "",
+            ".override",
+            ".default",
+            ".prepend",
+            ".append",
+            ".delim",
+            ".unknown",
+            ".prepend.delim",
+            ".",
+        ]);
+        (vars, suffixes).prop_map(|(var, suffix)| format!("{var}{suffix}"))
+    }
+
+    fn content() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec!['a', 'b', ':', ',', ' ', '=', '\n', '\u{e9}']),
+            0..6,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn initial_env() -> impl Strategy<Value = BTreeMap<String, String>> {
+        prop::collection::btree_map(
+            prop::sample::select(vec!["A", "B", "PATH", "LD_LIBRARY_PATH", "C"])
+                .prop_map(str::to_owned),
+            content(),
+            0..4,
+        )
+    }
+
+    fn write_files(dir: &Path, files: &BTreeMap<String, String>) {
+        std::fs::create_dir_all(dir).unwrap();
+        for (name, value) in files {
+            if name.is_empty() || name == "." || name == ".." {
+                continue;
+            }
+            std::fs::write(dir.join(name), value).unwrap();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+        ))]
+
+        /// `AddEnvDir` (layer `env/`, `env.build/`, `env.launch/`): same variables as the
+        /// lifecycle for every mix of suffixes, delimiters and existing values.
+        #[test]
+        fn env_dir_application_equals_the_lifecycle(
+            files in prop::collection::btree_map(file_name(), content(), 0..8),
+            vars in initial_env(),
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("env");
+            write_files(&dir, &files);
+            let mut env = Env::build(Vec::new());
+            env.vars.clone_from(&vars);
+            let ours = env.add_env_dir(&dir).map(|()| env.vars.clone());
+            if let Some(theirs) = lifecycle_applies(&vars, &dir, false) {
+                match (ours, theirs) {
+                    (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours, theirs),
+                    (Err(_), Err(_)) => {}
+                    (ours, theirs) => prop_assert!(false, "ours {ours:?}, lifecycle {theirs:?}"),
+                }
+            }
+        }
+
+        /// `WithOverrides` (platform `env/`): root-dir variables prepended with `:`, others
+        /// overridden, exactly as the lifecycle does.
+        #[test]
+        fn platform_env_application_equals_the_lifecycle(
+            files in prop::collection::btree_map(
+                prop::sample::select(vec!["A", "PATH", "LD_LIBRARY_PATH", "CPATH", "B.prepend"])
+                    .prop_map(str::to_owned),
+                content(),
+                0..5,
+            ),
+            vars in initial_env(),
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            write_files(&tmp.path().join("env"), &files);
+            let mut env = Env::build(Vec::new());
+            env.vars.clone_from(&vars);
+            let ours = env.with_platform(Some(tmp.path())).map(|env| env.vars);
+            if let Some(theirs) = lifecycle_applies(&vars, tmp.path(), true) {
+                match (ours, theirs) {
+                    (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours, theirs),
+                    (Err(_), Err(_)) => {}
+                    (ours, theirs) => prop_assert!(false, "ours {ours:?}, lifecycle {theirs:?}"),
+                }
+            }
+        }
+
+        /// Arbitrary bytes in env files (not UTF-8 included): an error or a value, never a panic.
+        #[test]
+        fn arbitrary_env_file_bytes_never_panic(
+            files in prop::collection::btree_map(file_name(), prop::collection::vec(any::<u8>(), 0..16), 0..6),
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("env");
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, value) in &files {
+                if !name.is_empty() && name != "." {
+                    std::fs::write(dir.join(name), value).unwrap();
+                }
+            }
+            let mut env = Env::build(Vec::new());
+            let _ = env.add_env_dir(&dir);
+            let _ = env.with_platform(Some(tmp.path()));
+        }
     }
 }

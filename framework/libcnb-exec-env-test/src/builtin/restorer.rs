@@ -593,4 +593,53 @@ mod tests {
                 .is_empty()
         );
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(
+                std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+            ))]
+
+            /// Any `metadata.toml` and cached `<layer>.toml` text: the cache opens (a broken
+            /// index counts as empty), restores what it can and skips the rest, never panics.
+            #[test]
+            fn cache_metadata_and_layer_toml_never_panic(
+                index in prop_oneof![
+                    any::<String>(),
+                    Just("format = 2\n[buildpacks.\"a/b\".l]\nlaunch = true\nbuild = false\ncache = true\n".to_owned()),
+                    Just("format = 2\n[buildpacks.\"a/b\".l]\ncache = \"yes\"\n".to_owned()),
+                    Just("format = 2\n[digests.\"a/b\"]\nl = 3\n".to_owned()),
+                ],
+                layer_toml in any::<String>(),
+            ) {
+                let tmp = tempfile::tempdir().unwrap();
+                let cached = tmp.path().join("builtin/layers/a_b");
+                std::fs::create_dir_all(cached.join("l")).unwrap();
+                std::fs::write(cached.join("l.toml"), &layer_toml).unwrap();
+                std::fs::write(tmp.path().join("builtin/metadata.toml"), &index).unwrap();
+                let mut log = Log::new(Progress::Quiet);
+                let cache = Cache::open(tmp.path(), &mut log);
+                let group = vec![GroupEntry {
+                    buildpack: crate::engine::PackagedBuildpack {
+                        dir: tmp.path().to_path_buf(),
+                        id: "a/b".into(),
+                        version: "1".into(),
+                        descriptor: libcnb_exec_env::descriptor::BuildpackToml::parse(
+                            "api = \"0.12\"\n[buildpack]\nid = \"a/b\"\nversion = \"1\"\n",
+                            "bp.toml",
+                        )
+                        .unwrap(),
+                    },
+                    optional: false,
+                    exec_env: libcnb_exec_env::ExecEnvSelector::All,
+                }];
+                let restored = cache.restore(&group, &tmp.path().join("layers"), &mut log).unwrap();
+                // Without a matching digest nothing may be restored.
+                prop_assert!(restored.is_empty());
+            }
+        }
+    }
 }

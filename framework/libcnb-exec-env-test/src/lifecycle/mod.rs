@@ -598,7 +598,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         ],
     )?;
     if run.code != Some(0) {
-        return Err(build_failure(&run, runner.output()));
+        return Err(build_failure(&run, runner.output(), &dirs.layers));
     }
     let mut layers = Vec::new();
     for id in &group_ids {
@@ -765,7 +765,7 @@ fn reference_safe(path: &Path) -> bool {
 }
 
 /// A failed builder run: the buildpack whose `bin/build` ran last, and its exit status.
-fn build_failure(run: &PhaseRun, output: String) -> EngineError {
+fn build_failure(run: &PhaseRun, output: String, layers: &Path) -> EngineError {
     let buildpack_id = run
         .output
         .lines()
@@ -775,15 +775,42 @@ fn build_failure(run: &PhaseRun, output: String) -> EngineError {
             || "(unknown: see the builder output)".to_owned(),
             |el| el.rsplit_once('@').map_or(el, |(id, _)| id).to_owned(),
         );
-    let code = run
-        .output
-        .lines()
-        .rev()
-        .find_map(|line| {
-            line.split_once("exit status ")
-                .map(|(_, code)| code.trim().to_owned())
-        })
-        .unwrap_or_else(|| format!("(builder exit code {:?})", run.code));
+    let code = run.output.lines().rev().find_map(|line| {
+        line.split_once("exit status ")
+            .map(|(_, code)| code.trim().to_owned())
+    });
+    // The buildpack's bin/build succeeded, and the builder failed reading what it wrote
+    // ("failed to decode layer metadata file" or "toml: line 2 ... incompatible types", without
+    // naming the file): name
+    // the file, as the built-in engine does.
+    if code.is_none()
+        && let Some(lifecycle_error) = run
+            .output
+            .lines()
+            .rev()
+            .find(|line| line.starts_with("ERROR: ") && line.contains("toml"))
+    {
+        let bp_layers = layers.join(buildpack_id.replace('/', "_"));
+        for file in ["launch.toml", "build.toml"] {
+            let path = bp_layers.join(file);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let reason = match toml::from_str::<toml::Table>(&text) {
+                Err(error) => format!("{} ({lifecycle_error})", error.message().trim()),
+                Ok(_) if file == "launch.toml" => {
+                    format!("a key of the wrong type ({lifecycle_error})")
+                }
+                Ok(_) => continue,
+            };
+            return EngineError::InvalidBuildpackOutput {
+                buildpack_id,
+                path,
+                reason,
+            };
+        }
+    }
+    let code = code.unwrap_or_else(|| format!("(builder exit code {:?})", run.code));
     EngineError::BuildpackFailed {
         buildpack_id,
         code,
