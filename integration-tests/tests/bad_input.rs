@@ -15,7 +15,7 @@
 
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_test::{
-    BuildConfig, BuildpackReference, Engine, LayerState, LocalRunner, PackResult, available_engines,
+    BuildConfig, BuildpackReference, LayerState, LocalRunner, PackResult, available_engines,
 };
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
