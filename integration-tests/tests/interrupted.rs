@@ -385,7 +385,8 @@ fn ruby_build_killed_then_resumed() {
 
 /// Go test builds copy a whole toolchain into a launch layer (minutes per resumed build under
 /// the lifecycle, which exports it): the Go builds killed here are production builds (the
-/// toolchain only cached), killed while `go build` fills its cache and halfway.
+/// toolchain only cached), killed while `go build` fills its cache: one point per engine, as
+/// a clean Go build takes about a minute here.
 #[test]
 fn go_build_killed_then_resumed() {
     resumes_like_a_clean_build(
@@ -393,7 +394,7 @@ fn go_build_killed_then_resumed() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-apps/go/hello"),
         &ExecEnv::Production,
         "go-build-cache",
-        &[Point::FreshInLayer, Point::FreshAt(50)],
+        &[Point::FreshInLayer],
     );
 }
 
