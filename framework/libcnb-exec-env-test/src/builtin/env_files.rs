@@ -318,37 +318,39 @@ mod fuzz {
     /// and checks only that nothing panics).
     fn oracle() -> Option<&'static Mutex<Oracle>> {
         static ORACLE: OnceLock<Option<Mutex<Oracle>>> = OnceLock::new();
-        ORACLE.get_or_init(|| {
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lifecycle-env-oracle");
-            let dir = tempfile::tempdir().ok()?;
-            let binary = dir.path().join("oracle");
-            let built = Command::new("go")
-                .args(["build", "-mod=mod", "-o"])
-                .arg(&binary)
-                .arg(".")
-                .current_dir(&source)
-                .status()
-                .ok()?
-                .success();
-            if !built {
-                eprintln!("cannot build the lifecycle env oracle: differential checks skipped");
-                return None;
-            }
-            let mut child = Command::new(&binary)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .ok()?;
-            let stdin = child.stdin.take()?;
-            let stdout = BufReader::new(child.stdout.take()?);
-            Some(Mutex::new(Oracle {
-                _child: child,
-                stdin,
-                stdout,
-                _dir: dir,
-            }))
-        })
-        .as_ref()
+        ORACLE
+            .get_or_init(|| {
+                let source =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lifecycle-env-oracle");
+                let dir = tempfile::tempdir().ok()?;
+                let binary = dir.path().join("oracle");
+                let built = Command::new("go")
+                    .args(["build", "-mod=mod", "-o"])
+                    .arg(&binary)
+                    .arg(".")
+                    .current_dir(&source)
+                    .status()
+                    .ok()?
+                    .success();
+                if !built {
+                    eprintln!("cannot build the lifecycle env oracle: differential checks skipped");
+                    return None;
+                }
+                let mut child = Command::new(&binary)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .ok()?;
+                let stdin = child.stdin.take()?;
+                let stdout = BufReader::new(child.stdout.take()?);
+                Some(Mutex::new(Oracle {
+                    _child: child,
+                    stdin,
+                    stdout,
+                    _dir: dir,
+                }))
+            })
+            .as_ref()
     }
 
     /// What the lifecycle makes of `vars` plus the env dir `dir` (or, with `platform`, of the
