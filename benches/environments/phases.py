@@ -5,8 +5,10 @@ Reads `bench-environments --progress ...` output (every phase's output streamed 
 each phase opened by a `===> DETECT` / `RESTORE` / `BUILD` / `EXPORT` header), stamps each line
 with the time it arrived, and prints per build the seconds each phase took.
 
-    benches/environments/target/release/bench-environments --root . --progress --only go/hello 2>&1 \
-        | python3 benches/environments/phases.py [--lines]
+    benches/environments/target/release/bench-environments --root . --progress --only go/hello \
+        2>&1 >summary.txt | python3 benches/environments/phases.py [--lines]
+
+(stderr, the phases' output, goes through the pipe; stdout, the harness's summary, to a file.)
 """
 
 from __future__ import annotations
@@ -28,10 +30,6 @@ def main() -> None:
         now = time.monotonic() - start
         if show_lines:
             sys.stdout.write(f"{now:8.2f} {line}")
-        else:
-            # The harness's own summary lines (not phase output) pass through.
-            if line.startswith("  ") and not line.startswith("   "):
-                sys.stdout.write(line)
         match = HEADER.match(line.strip())
         if match:
             phase = match.group(1)

@@ -44,23 +44,31 @@ fn parse_args() -> Result<Options, String> {
         engine: Engine::Builtin,
         only: Vec::new(),
         repetitions: 1,
-        scale: true,
+        scale: false,
         progress: Progress::Quiet,
     };
+    let mut repetitions = None;
+    let mut no_scale = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--root" => options.root = PathBuf::from(value("--root")?),
             "--json" => options.json = Some(PathBuf::from(value("--json")?)),
-            "--long" => options.long = true,
-            "--no-scale" => options.scale = false,
+            "--long" => {
+                options.long = true;
+                options.scale = true;
+            }
+            "--scale" => options.scale = true,
+            "--no-scale" => no_scale = true,
             // Streams every phase's output to stderr (to see where a build spends its time).
             "--progress" => options.progress = Progress::Stderr,
             "--repetitions" => {
-                options.repetitions = value("--repetitions")?
-                    .parse()
-                    .map_err(|error| format!("--repetitions: {error}"))?;
+                repetitions = Some(
+                    value("--repetitions")?
+                        .parse()
+                        .map_err(|error| format!("--repetitions: {error}"))?,
+                );
             }
             "--only" => options.only.push(value("--only")?),
             "--engine" => {
@@ -74,8 +82,11 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if options.long && options.repetitions == 1 {
-        options.repetitions = 3;
+    options.repetitions = repetitions
+        .unwrap_or(if options.long { 3 } else { 1 })
+        .max(1);
+    if no_scale {
+        options.scale = false;
     }
     options.root = options
         .root
@@ -180,7 +191,7 @@ impl Platform {
             image_dir: report.image_dir.clone(),
             process: Some("test".to_owned()),
             exec_env: Some(ExecEnv::Test),
-            timeout: Some(Duration::from_secs(1800)),
+            timeout: Some(Duration::from_mins(30)),
             ..LaunchRequest::default()
         };
         let start = Instant::now();
@@ -236,10 +247,7 @@ fn run_floor(
         ));
     }
     let mut step_seconds = BTreeMap::new();
-    for line in std::fs::read_to_string(&steps)
-        .unwrap_or_default()
-        .lines()
-    {
+    for line in std::fs::read_to_string(&steps).unwrap_or_default().lines() {
         if let Some((name, ns)) = line.split_once(' ')
             && let Ok(ns) = ns.trim().parse::<f64>()
         {
@@ -275,11 +283,20 @@ fn copy_seconds(dir: &Path) -> f64 {
         .arg(target.path().join("copy"))
         .status()
         .is_ok_and(|status| status.success());
-    if ok { start.elapsed().as_secs_f64() } else { f64::NAN }
+    if ok {
+        start.elapsed().as_secs_f64()
+    } else {
+        f64::NAN
+    }
 }
 
 /// One repetition of the whole scenario on one app.
-fn scenario(platform: &Platform, bench_dir: &Path, app: &App, floor_first: bool) -> Result<Value, String> {
+fn scenario(
+    platform: &Platform,
+    bench_dir: &Path,
+    app: &App,
+    floor_first: bool,
+) -> Result<Value, String> {
     let load_before = loadavg();
     let mut floor = None;
     let test_command = if app.floor == "ruby.sh" {
@@ -402,6 +419,7 @@ fn list(value: &Value) -> String {
     }
 }
 
+#[allow(clippy::too_many_lines)] // one table and its goal lines, in print order
 fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
     let mut text = String::new();
     let last = &runs[runs.len() - 1];
@@ -529,7 +547,7 @@ fn command_ok(program: &str, args: &[&str]) -> bool {
 }
 
 /// The example apps: one per example buildpack.
-fn example_apps(root: &Path, work: &Path) -> Result<Vec<App>, String> {
+fn example_apps(root: &Path, work: &Path) -> Vec<App> {
     let mut apps = vec![
         App {
             label: "nodejs/greeting-service".to_owned(),
@@ -586,7 +604,7 @@ fn example_apps(root: &Path, work: &Path) -> Result<Vec<App>, String> {
     } else {
         println!("  (ruby/rack-minitest skipped: no bundler; apt-get install ruby bundler)");
     }
-    Ok(apps)
+    apps
 }
 
 /// A Node.js app whose lockfile names about `target` packages (npm resolves it once).
@@ -602,7 +620,11 @@ fn node_scale_app(work: &Path, long: bool) -> Result<App, String> {
             r#""mocha": "10.8.2", "eslint": "8.57.1""#,
         )
     };
-    let dir = work.join(if long { "node-scale-long" } else { "node-scale-short" });
+    let dir = work.join(if long {
+        "node-scale-long"
+    } else {
+        "node-scale-short"
+    });
     let lock = dir.join("package-lock.json");
     if !lock.is_file() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -647,9 +669,9 @@ fn node_scale_app(work: &Path, long: bool) -> Result<App, String> {
     }
     let text = std::fs::read_to_string(&lock).map_err(|error| error.to_string())?;
     let lock: Value = serde_json::from_str(&text).map_err(|error| error.to_string())?;
-    let packages = lock["packages"].as_object().map_or(0, |map| {
-        map.keys().filter(|key| !key.is_empty()).count()
-    });
+    let packages = lock["packages"]
+        .as_object()
+        .map_or(0, |map| map.keys().filter(|key| !key.is_empty()).count());
     let production = lock["packages"].as_object().map_or(0, |map| {
         map.iter()
             .filter(|(key, value)| !key.is_empty() && value["dev"] != Value::Bool(true))
@@ -675,7 +697,10 @@ fn go_scale_app(work: &Path, count: usize) -> Result<App, String> {
         }
         std::fs::write(&path, text).map_err(|error| format!("{}: {error}", path.display()))
     };
-    write(dir.join("go.mod"), "module example.com/scale\n\ngo 1.22\n".to_owned())?;
+    write(
+        dir.join("go.mod"),
+        "module example.com/scale\n\ngo 1.22\n".to_owned(),
+    )?;
     for i in 0..count {
         let name = format!("p{i:03}");
         let (import, body) = if i == 0 {
@@ -727,13 +752,18 @@ fn run() -> Result<(), String> {
     let work = options.root.join("benches/target/apps");
     std::fs::create_dir_all(&work).map_err(|error| error.to_string())?;
 
-    let mut apps = example_apps(&options.root, &work)?;
+    let mut apps = example_apps(&options.root, &work);
     if options.scale {
         apps.push(node_scale_app(&work, options.long)?);
         apps.push(go_scale_app(&work, if options.long { 200 } else { 50 })?);
     }
     if !options.only.is_empty() {
-        apps.retain(|app| options.only.iter().any(|only| app.label.contains(only.as_str())));
+        apps.retain(|app| {
+            options
+                .only
+                .iter()
+                .any(|only| app.label.contains(only.as_str()))
+        });
     }
 
     // Package the example buildpacks once, in release mode, as a buildpack author ships them.
@@ -778,7 +808,8 @@ fn run() -> Result<(), String> {
             "apps": summaries,
         }))
         .map_err(|error| error.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|error| format!("{}: {error}", path.display()))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|error| format!("{}: {error}", path.display()))?;
     }
     Ok(())
 }

@@ -1,13 +1,17 @@
 //! A minimal real buildpack on libcnb-exec-env: one env-scoped cached layer with metadata and
 //! an env var, one `web` process. Compared for size with `hello-libcnb`, which does the same.
 
-use libcnb_exec_env::libcnb;
 use libcnb::data::{layer_name, process_type};
 use libcnb::detect::{DetectResult, DetectResultBuilder};
 use libcnb::generic::GenericPlatform;
-use libcnb::layer::{CachedLayerDefinition, InvalidMetadataAction, LayerState, RestoredLayerAction};
+use libcnb::layer::{
+    CachedLayerDefinition, InvalidMetadataAction, LayerState, RestoredLayerAction,
+};
 use libcnb::layer_env::{LayerEnv, ModificationBehavior, Scope};
-use libcnb_exec_env::{BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext, ProcessBuilder};
+use libcnb_exec_env::libcnb;
+use libcnb_exec_env::{
+    BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext, ProcessBuilder,
+};
 use serde::{Deserialize, Serialize};
 
 struct HelloBuildpack;
@@ -27,7 +31,9 @@ impl Buildpack for HelloBuildpack {
     }
 
     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, Self::Error> {
-        let wanted = DepsMetadata { version: "1".to_owned() };
+        let wanted = DepsMetadata {
+            version: "1".to_owned(),
+        };
         let layer = context.env_cached_layer(
             layer_name!("deps"),
             CachedLayerDefinition {
@@ -45,17 +51,23 @@ impl Buildpack for HelloBuildpack {
         )?;
         if let LayerState::Empty { .. } = layer.state {
             std::fs::write(layer.path().join("hello.txt"), "hello\n")
-                .map_err(|error| libcnb::Error::BuildpackError(error))?;
+                .map_err(libcnb::Error::BuildpackError)?;
             layer.write_env(LayerEnv::new().chainable_insert(
                 Scope::All,
                 ModificationBehavior::Override,
                 "HELLO",
                 "1",
             ))?;
-            layer.write_metadata(DepsMetadata { version: "1".to_owned() })?;
+            layer.write_metadata(DepsMetadata {
+                version: "1".to_owned(),
+            })?;
         }
         BuildResultBuilder::new()
-            .process(ProcessBuilder::new(process_type!("web"), ["cat", "hello.txt"]).default(true).build())
+            .process(
+                ProcessBuilder::new(process_type!("web"), ["cat", "hello.txt"])
+                    .default(true)
+                    .build(),
+            )
             .build()
     }
 }

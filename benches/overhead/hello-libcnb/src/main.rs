@@ -6,7 +6,9 @@ use libcnb::data::launch::{LaunchBuilder, ProcessBuilder};
 use libcnb::data::{layer_name, process_type};
 use libcnb::detect::{DetectContext, DetectResult, DetectResultBuilder};
 use libcnb::generic::GenericPlatform;
-use libcnb::layer::{CachedLayerDefinition, InvalidMetadataAction, LayerState, RestoredLayerAction};
+use libcnb::layer::{
+    CachedLayerDefinition, InvalidMetadataAction, LayerState, RestoredLayerAction,
+};
 use libcnb::layer_env::{LayerEnv, ModificationBehavior, Scope};
 use libcnb::{Buildpack, buildpack_main};
 use serde::{Deserialize, Serialize};
@@ -28,7 +30,9 @@ impl Buildpack for HelloBuildpack {
     }
 
     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, Self::Error> {
-        let wanted = DepsMetadata { version: "1".to_owned() };
+        let wanted = DepsMetadata {
+            version: "1".to_owned(),
+        };
         let layer = context.cached_layer(
             layer_name!("deps"),
             CachedLayerDefinition {
@@ -46,19 +50,25 @@ impl Buildpack for HelloBuildpack {
         )?;
         if let LayerState::Empty { .. } = layer.state {
             std::fs::write(layer.path().join("hello.txt"), "hello\n")
-                .map_err(|error| libcnb::Error::BuildpackError(error))?;
+                .map_err(libcnb::Error::BuildpackError)?;
             layer.write_env(LayerEnv::new().chainable_insert(
                 Scope::All,
                 ModificationBehavior::Override,
                 "HELLO",
                 "1",
             ))?;
-            layer.write_metadata(DepsMetadata { version: "1".to_owned() })?;
+            layer.write_metadata(DepsMetadata {
+                version: "1".to_owned(),
+            })?;
         }
         BuildResultBuilder::new()
             .launch(
                 LaunchBuilder::new()
-                    .process(ProcessBuilder::new(process_type!("web"), ["cat", "hello.txt"]).default(true).build())
+                    .process(
+                        ProcessBuilder::new(process_type!("web"), ["cat", "hello.txt"])
+                            .default(true)
+                            .build(),
+                    )
                     .build(),
             )
             .build()
