@@ -2,10 +2,10 @@
 # Benchmarks of libcnb-exec-env (see BENCHMARKS.md). Benchmarks are not tests: nothing here fails
 # on a slow figure; goals are printed as met / MISSED.
 #
-#   scripts/bench.sh                 short run (a few minutes): overhead + environments
-#   scripts/bench.sh --long          more rounds, more repetitions, bigger scale apps
+#   scripts/bench.sh                 short run (a few minutes): parts 1-4, example apps
+#   scripts/bench.sh --long          more rounds, 3 repetitions, part 5 scale apps (about an hour)
 #   scripts/bench.sh overhead        part 1 only (framework vs plain libcnb no-op buildpacks)
-#   scripts/bench.sh environments    parts 2-5 only (example buildpacks on the local platform)
+#   scripts/bench.sh environments    parts 2-4 (5 with --long or BENCH_ENV_ARGS=--scale)
 #   BENCH_ENV_ARGS="--engine lifecycle --only go" scripts/bench.sh environments
 #   BENCH_OUT=dir scripts/bench.sh   (results elsewhere than benches/results/latest)
 #
