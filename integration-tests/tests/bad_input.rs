@@ -134,6 +134,7 @@ fn app_copy(app: &str) -> tempfile::TempDir {
 /// `expected` parts), with no panic; with the file restored, the next build restores
 /// `cached_layer` from the cache (nothing cached was destroyed by the failed build).
 fn malformed_app_file(
+    exec_env: &ExecEnv,
     buildpack: &str,
     app: &str,
     file: &str,
@@ -147,7 +148,7 @@ fn malformed_app_file(
         let config = || {
             BuildConfig::new(app_dir.path())
                 .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack.into())])
-                .exec_env(ExecEnv::Test)
+                .exec_env(exec_env.clone())
                 .engine(engine)
                 .cache_dir(cache.path())
         };
@@ -193,6 +194,7 @@ fn tail(text: &str, lines: usize) -> String {
 #[test]
 fn malformed_package_json_fails_naming_it_and_keeps_the_cache() {
     malformed_app_file(
+        &ExecEnv::Test,
         "examples/nodejs",
         "nodejs/greeting-service",
         "package.json",
@@ -205,6 +207,7 @@ fn malformed_package_json_fails_naming_it_and_keeps_the_cache() {
 #[test]
 fn package_json_with_wrong_types_fails_naming_the_key() {
     malformed_app_file(
+        &ExecEnv::Test,
         "examples/nodejs",
         "nodejs/greeting-service",
         "package.json",
@@ -217,6 +220,7 @@ fn package_json_with_wrong_types_fails_naming_the_key() {
 #[test]
 fn malformed_gemfile_lock_fails_naming_it_and_keeps_the_cache() {
     malformed_app_file(
+        &ExecEnv::Test,
         "examples/ruby",
         "ruby/rack-minitest",
         "Gemfile.lock",
@@ -231,6 +235,7 @@ fn malformed_gemfile_lock_fails_naming_it_and_keeps_the_cache() {
 #[test]
 fn gemfile_lock_that_is_not_utf8_fails_and_keeps_the_cache() {
     malformed_app_file(
+        &ExecEnv::Test,
         "examples/ruby",
         "ruby/rack-minitest",
         "Gemfile.lock",
@@ -242,7 +247,9 @@ fn gemfile_lock_that_is_not_utf8_fails_and_keeps_the_cache() {
 
 #[test]
 fn malformed_go_mod_fails_naming_it_and_keeps_the_cache() {
+    // A production build: a Go test build copies the whole toolchain into a launch layer.
     malformed_app_file(
+        &ExecEnv::Production,
         "examples/go",
         "go/hello",
         "go.mod",
