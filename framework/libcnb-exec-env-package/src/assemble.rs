@@ -143,7 +143,9 @@ fn run_cargo_build(
             "--manifest-path",
         ])
         .arg(manifest);
-    if std::env::var_os("CI").is_some() {
+    // In CI, a committed lock file must be used as it is; a workspace without one (a throwaway
+    // test workspace) gets one created, as a plain `cargo build` would.
+    if std::env::var_os("CI").is_some() && workspace_root(manifest).join("Cargo.lock").is_file() {
         command.arg("--locked");
     }
     if options.quiet {
@@ -340,6 +342,20 @@ pub(crate) fn verify(dir: &Path) -> Result<BuildpackToml, PackageError> {
         }
     }
     Ok(descriptor)
+}
+
+/// The directory of the Cargo workspace `manifest` belongs to: the nearest directory at or above
+/// it whose `Cargo.toml` has a `[workspace]` table, else the manifest's own directory.
+fn workspace_root(manifest: &Path) -> &Path {
+    let own = manifest.parent().unwrap_or(manifest);
+    own.ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .ok()
+                .and_then(|text| text.parse::<toml::Table>().ok())
+                .is_some_and(|table| table.contains_key("workspace"))
+        })
+        .unwrap_or(own)
 }
 
 #[cfg(test)]
