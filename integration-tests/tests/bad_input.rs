@@ -230,8 +230,8 @@ fn malformed_gemfile_lock_fails_naming_it_and_keeps_the_cache() {
     );
 }
 
-/// Not UTF-8: the build fails and keeps the cache; the message comes from Ruby (`bundle
-/// --version` reads the lockfile with the US-ASCII encoding), see docs/bad-input.md.
+/// Not UTF-8: the build fails naming the file (before `bundle --version`, which reads the
+/// lockfile too and crashed with a Ruby backtrace), and keeps the cache.
 #[test]
 fn gemfile_lock_that_is_not_utf8_fails_and_keeps_the_cache() {
     malformed_app_file(
@@ -240,7 +240,7 @@ fn gemfile_lock_that_is_not_utf8_fails_and_keeps_the_cache() {
         "ruby/rack-minitest",
         "Gemfile.lock",
         b"GEM\n  remote: https://rubygems.org/\n  specs:\n    rack (3.0.8)\n\xff\xfe\n",
-        &["ERROR"],
+        &["Gemfile.lock", "not valid UTF-8"],
         "gems-test",
     );
 }

@@ -46,14 +46,16 @@ impl Buildpack for ExampleRubyBuildpack {
         let exec_env = context.exec_env().clone();
         println!("---> Ruby buildpack, {exec_env} environment");
 
-        let runtime = runtime::find()?;
-        let ruby = runtime::ruby_info(&runtime)?;
-        let bundler_version = runtime::bundler_version(&runtime)?;
+        // The lockfile first: `bundle --version` reads it too, and crashes with a Ruby
+        // backtrace on one that is not UTF-8 instead of naming it.
         let lock_path = context.app_dir.join("Gemfile.lock");
         if !lock_path.is_file() {
             return Err(RubyBuildpackError::MissingLockfile { path: lock_path }.into());
         }
         let lock = gemfile_lock::read(&lock_path).map_err(RubyBuildpackError::from)?;
+        let runtime = runtime::find()?;
+        let ruby = runtime::ruby_info(&runtime)?;
+        let bundler_version = runtime::bundler_version(&runtime)?;
         let config = processes::read_config(&context.app_dir)?;
         println!(
             "    {} {} ({}), Bundler {bundler_version}, {} locked gems",
