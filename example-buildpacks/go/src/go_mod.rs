@@ -3,6 +3,7 @@
 //! Only those two directives are read; everything else (`module`, `require`, blocks, comments) is
 //! skipped, and left to the `go` command to validate.
 
+use libcnb_exec_env::app_file::read_confined;
 use std::cmp::Ordering;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -179,9 +180,13 @@ pub(crate) enum GoModError {
 impl GoMod {
     /// Reads and parses `go.mod`.
     pub(crate) fn read(path: &Path) -> Result<Self, GoModError> {
-        let text = std::fs::read_to_string(path).map_err(|error| GoModError::Read {
+        let read_error = |error| GoModError::Read {
             path: path.to_path_buf(),
             error,
+        };
+        let bytes = read_confined(path).map_err(read_error)?;
+        let text = String::from_utf8(bytes).map_err(|error| {
+            read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, error))
         })?;
         Self::parse(path, &text)
     }
@@ -386,5 +391,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let error = GoMod::read(&dir.path().join("go.mod")).unwrap_err();
         assert!(error.to_string().contains("go.mod"), "{error}");
+    }
+
+    #[test]
+    fn go_mod_linked_outside_the_app_is_refused() {
+        let app = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s3cret").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), app.path().join("go.mod"))
+            .unwrap();
+        let error = GoMod::read(&app.path().join("go.mod")).unwrap_err();
+        assert!(
+            error.to_string().contains("outside the app directory"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("s3cret"), "{error}");
     }
 }

@@ -48,6 +48,10 @@ pub(crate) enum NodejsError {
         output: String,
     },
 
+    /// An app file resolves outside the app (a hostile link) or cannot be read.
+    #[error(transparent)]
+    AppFile(#[from] libcnb_exec_env::app_file::AppFileError),
+
     /// A file could not be read.
     #[error("cannot read {path}: {error}")]
     Read {

@@ -1,6 +1,7 @@
 //! Reading the app's `package.json` and npm lockfile.
 
 use crate::errors::NodejsError;
+use libcnb_exec_env::app_file::read_app_file;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -44,9 +45,13 @@ impl PackageJson {
     /// The file cannot be read, is not JSON, is not an object, or has a field of the wrong type.
     pub(crate) fn read(app_dir: &Path) -> Result<Self, NodejsError> {
         let path = app_dir.join("package.json");
-        let text = std::fs::read_to_string(&path).map_err(|error| NodejsError::Read {
+        let bytes = read_app_file(app_dir, "package.json")?.ok_or_else(|| NodejsError::Read {
             path: path.clone(),
-            error,
+            error: std::io::ErrorKind::NotFound.into(),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|error| NodejsError::Read {
+            path: path.clone(),
+            error: std::io::Error::new(std::io::ErrorKind::InvalidData, error),
         })?;
         Self::parse(path, &text)
     }
@@ -122,10 +127,12 @@ impl Lockfile {
     pub(crate) fn find(app_dir: &Path) -> Result<Option<Self>, NodejsError> {
         for name in LOCKFILE_NAMES {
             let path = app_dir.join(name);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => return Self::parse(path, text).map(Some),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(NodejsError::Read { path, error }),
+            if let Some(bytes) = read_app_file(app_dir, name)? {
+                let text = String::from_utf8(bytes).map_err(|error| NodejsError::Read {
+                    path: path.clone(),
+                    error: std::io::Error::new(std::io::ErrorKind::InvalidData, error),
+                })?;
+                return Self::parse(path, text).map(Some);
             }
         }
         Ok(None)
@@ -300,5 +307,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("yarn.lock"), "").unwrap();
         assert_eq!(foreign_lockfiles(dir.path()), vec!["yarn.lock"]);
+    }
+
+    #[test]
+    fn manifests_linked_outside_the_app_are_refused() {
+        let app = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(
+            outside.path().join("lock.json"),
+            r#"{"lockfileVersion": 3}"#,
+        )
+        .unwrap();
+        std::fs::write(app.path().join("package.json"), r#"{"name": "x"}"#).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("lock.json"),
+            app.path().join("package-lock.json"),
+        )
+        .unwrap();
+        let error = Lockfile::find(app.path()).unwrap_err();
+        assert!(
+            error.to_string().contains("outside the app directory"),
+            "{error}"
+        );
+        std::fs::remove_file(app.path().join("package.json")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("lock.json"),
+            app.path().join("package.json"),
+        )
+        .unwrap();
+        assert!(PackageJson::read(app.path()).is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! indentation Bundler writes) and reports the first problem with the file and line, so a bad
 //! merge (conflict markers) or a hand edit is named precisely.
 
+use libcnb_exec_env::app_file::read_confined;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -83,7 +84,7 @@ pub(crate) enum GemfileLockError {
 /// # Errors
 /// [`GemfileLockError`] when the file cannot be read or is malformed.
 pub(crate) fn read(path: &Path) -> Result<GemfileLock, GemfileLockError> {
-    let bytes = std::fs::read(path).map_err(|source| GemfileLockError::Read {
+    let bytes = read_confined(path).map_err(|source| GemfileLockError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -415,5 +416,23 @@ BUNDLED WITH
         let error = read(&dir.path().join("Gemfile.lock")).unwrap_err();
         assert!(matches!(error, GemfileLockError::Read { .. }));
         assert!(error.to_string().contains("Gemfile.lock"));
+    }
+
+    #[test]
+    fn gemfile_lock_linked_outside_the_app_is_refused() {
+        let app = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s3cret").unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret"),
+            app.path().join("Gemfile.lock"),
+        )
+        .unwrap();
+        let error = read(&app.path().join("Gemfile.lock")).unwrap_err();
+        assert!(
+            error.to_string().contains("outside the app directory"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("s3cret"), "{error}");
     }
 }

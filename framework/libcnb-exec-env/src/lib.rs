@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod app_file;
 pub mod buildpack;
 pub mod context;
 pub mod descriptor;
