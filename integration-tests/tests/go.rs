@@ -63,26 +63,6 @@ fn assert_state(ctx: &TestContext<'_>, name: &str, state: LayerState) {
     );
 }
 
-/// The processes as (type, command, default, exec-env list), sorted by type.
-fn processes(ctx: &TestContext<'_>) -> Vec<(String, String, bool, Option<Vec<String>>)> {
-    let mut processes: Vec<_> = ctx
-        .report
-        .processes
-        .iter()
-        .filter(|process| process.buildpack_id == BUILDPACK)
-        .map(|process| {
-            (
-                process.r#type.clone(),
-                process.command.join(" "),
-                process.default,
-                process.exec_env.to_list(),
-            )
-        })
-        .collect();
-    processes.sort();
-    processes
-}
-
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -137,7 +117,9 @@ fn assert_test_image(ctx: &TestContext<'_>) {
             .is_file(),
         "the toolchain is not in the test image"
     );
-    let test = processes(ctx)
+    let test = ctx
+        .report
+        .processes_of(BUILDPACK)
         .into_iter()
         .find(|(r#type, ..)| r#type == "test")
         .expect("a test process");
@@ -179,7 +161,7 @@ fn hello_across_environments() {
                 );
                 assert_state(&ctx, "go-build-cache", LayerState::Created);
                 assert_eq!(
-                    processes(&ctx),
+                    ctx.report.processes_of(BUILDPACK),
                     vec![("web".to_owned(), "hello".to_owned(), true, None)]
                 );
                 let run = ctx.launch(LaunchConfig::new().process("web").args(["--greet"]));
@@ -324,7 +306,7 @@ fn modules_vendoring_multiple_binaries_and_failing_tests() {
             |ctx| {
                 assert_lean_production_image(&ctx, &["a", "b"]);
                 assert_eq!(
-                    processes(&ctx),
+                    ctx.report.processes_of(BUILDPACK),
                     vec![
                         ("a".to_owned(), "a".to_owned(), false, None),
                         ("b".to_owned(), "b".to_owned(), false, None),

@@ -6,7 +6,7 @@
 use libcnb_exec_env::{ExecEnv, ExecEnvSelector};
 use libcnb_exec_env_test::{
     BuildConfig, BuildpackReference, DetectOutcome, Engine, EngineError, LaunchConfig, LayerState,
-    LocalRunner, available_engines,
+    LocalRunner, for_each_engine,
 };
 use std::time::Duration;
 
@@ -21,19 +21,12 @@ fn config(app: &str, exec_env: ExecEnv, engine: Engine) -> BuildConfig {
         .engine(engine)
 }
 
-fn each_engine(test: impl Fn(Engine)) {
-    for engine in available_engines() {
-        eprintln!("--- engine: {engine}");
-        test(engine);
-    }
-}
-
 /// `phase/detector.go`: `examples/test-report` declares `exec-env = ["test"]` (API 0.12), so it
 /// is skipped in production, even as an optional member of the composite's group, and joins
 /// the group in test.
 #[test]
 fn declared_environments_decide_the_group() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         LocalRunner::default().build(
             config("nodejs/greeting-service", ExecEnv::Production, engine),
             |ctx| {
@@ -72,7 +65,7 @@ fn declared_environments_decide_the_group() {
 /// reinstalls nothing and never exports the other environment's dependencies.
 #[test]
 fn switching_environments_keeps_each_environments_layers_cached() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         LocalRunner::default().build(
             config("nodejs/greeting-service", ExecEnv::Test, engine),
             |ctx| {
@@ -126,7 +119,7 @@ fn switching_environments_keeps_each_environments_layers_cached() {
 /// refused until the launch says `test`; the test result convention reports pass and fail.
 #[test]
 fn test_images_launch_only_in_the_test_environment() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         LocalRunner::default().build(
             config("nodejs/greeting-service", ExecEnv::Test, engine),
             |ctx| {

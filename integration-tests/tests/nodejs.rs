@@ -10,7 +10,7 @@
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_test::{
     BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerState, LocalRunner, PackResult,
-    TestContext, available_engines,
+    TestContext, available_engines, for_each_engine,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,35 +28,6 @@ fn config(app: &str, exec_env: ExecEnv, engine: Engine) -> BuildConfig {
         .buildpacks([BuildpackReference::WorkspaceBuildpack(BUILDPACK.into())])
         .exec_env(exec_env)
         .engine(engine)
-}
-
-/// Runs `test` once per available engine.
-fn each_engine(test: impl Fn(Engine)) {
-    for engine in available_engines() {
-        eprintln!("--- engine: {engine}");
-        test(engine);
-    }
-}
-
-/// The processes as (type, command, default, exec-env list), sorted by type (the lifecycle
-/// keeps processes by type, not in the order the buildpack wrote them).
-fn processes(ctx: &TestContext<'_>) -> Vec<(String, String, bool, Option<Vec<String>>)> {
-    let mut processes: Vec<_> = ctx
-        .report
-        .processes
-        .iter()
-        .filter(|process| process.buildpack_id == BUILDPACK)
-        .map(|process| {
-            (
-                process.r#type.clone(),
-                process.command.join(" "),
-                process.default,
-                process.exec_env.to_list(),
-            )
-        })
-        .collect();
-    processes.sort();
-    processes
 }
 
 /// The process types eligible in the build's environment, sorted.
@@ -155,12 +126,12 @@ fn replace_in(path: &Path, from: &str, to: &str, expected_count: usize) {
 
 #[test]
 fn production_image_has_no_dev_dependencies_in_its_launch_layers() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         LocalRunner::default().build(
             config("greeting-service", ExecEnv::Production, engine),
             |ctx| {
                 assert_eq!(
-                    processes(&ctx),
+                    ctx.report.processes_of(BUILDPACK),
                     vec![process("web", "npm start", true, None)]
                 );
                 let modules = ctx.layer(BUILDPACK, "node_modules-production").unwrap();
@@ -189,7 +160,7 @@ fn production_web_process_starts_and_finds_its_dependencies() {
     for (index, engine) in available_engines().into_iter().enumerate() {
         LocalRunner::default().build(config("slug-api", ExecEnv::Production, engine), |ctx| {
             assert_eq!(
-                processes(&ctx),
+                ctx.report.processes_of(BUILDPACK),
                 vec![process("web", "node index.js", true, None)]
             );
             // A server runs until stopped: it must have started (and required slugify from
@@ -214,10 +185,10 @@ fn production_web_process_starts_and_finds_its_dependencies() {
 
 #[test]
 fn test_image_runs_the_test_process_and_passes() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         LocalRunner::default().build(config("greeting-service", ExecEnv::Test, engine), |ctx| {
             assert_eq!(
-                processes(&ctx),
+                ctx.report.processes_of(BUILDPACK),
                 vec![
                     process("test", "npm test", true, Some(&["test"])),
                     process("web", "npm start", false, None),
@@ -241,7 +212,7 @@ fn test_image_runs_the_test_process_and_passes() {
         });
         LocalRunner::default().build(config("slug-api", ExecEnv::Test, engine), |ctx| {
             assert_eq!(
-                processes(&ctx),
+                ctx.report.processes_of(BUILDPACK),
                 vec![
                     process("test", "npm test", true, Some(&["test"])),
                     process("web", "node index.js", false, None),
@@ -256,7 +227,7 @@ fn test_image_runs_the_test_process_and_passes() {
 
 #[test]
 fn failing_suite_makes_the_test_process_exit_non_zero() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         LocalRunner::default().build(config("failing-tests", ExecEnv::Test, engine), |ctx| {
             let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
             assert!(!run.success(), "{}", run.output());
@@ -275,7 +246,7 @@ fn failing_suite_makes_the_test_process_exit_non_zero() {
             |ctx| {
                 assert!(packages_in_launch_layers(&ctx).is_empty());
                 assert_eq!(
-                    processes(&ctx),
+                    ctx.report.processes_of(BUILDPACK),
                     vec![process("web", "npm start", true, None)]
                 );
             },
@@ -285,12 +256,12 @@ fn failing_suite_makes_the_test_process_exit_non_zero() {
 
 #[test]
 fn process_lists_per_environment_are_exact() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         LocalRunner::default().build(
             config("markdown-site", ExecEnv::Production, engine),
             |ctx| {
                 assert_eq!(
-                    processes(&ctx),
+                    ctx.report.processes_of(BUILDPACK),
                     vec![process("web", "npm start", true, None)]
                 );
                 assert_eq!(eligible(&ctx), vec!["web"]);
@@ -298,7 +269,7 @@ fn process_lists_per_environment_are_exact() {
         );
         LocalRunner::default().build(config("markdown-site", ExecEnv::Test, engine), |ctx| {
             assert_eq!(
-                processes(&ctx),
+                ctx.report.processes_of(BUILDPACK),
                 vec![
                     process("test", "npm test", true, Some(&["test"])),
                     process("web", "npm start", false, None),
@@ -312,7 +283,7 @@ fn process_lists_per_environment_are_exact() {
             config("markdown-site", ExecEnv::Development, engine),
             |ctx| {
                 assert_eq!(
-                    processes(&ctx),
+                    ctx.report.processes_of(BUILDPACK),
                     vec![
                         process("dev", "npm run dev", true, Some(&["development"])),
                         process("web", "npm start", false, None),
@@ -331,7 +302,7 @@ fn process_lists_per_environment_are_exact() {
             config("markdown-site", "staging".parse().unwrap(), engine),
             |ctx| {
                 assert_eq!(
-                    processes(&ctx),
+                    ctx.report.processes_of(BUILDPACK),
                     vec![process("web", "npm start", true, None)]
                 );
                 assert!(ctx.layer(BUILDPACK, "node_modules-staging").is_some());
@@ -342,7 +313,7 @@ fn process_lists_per_environment_are_exact() {
 
 #[test]
 fn production_build_script_uses_dev_dependencies_that_stay_out_of_the_image() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         LocalRunner::default().build(
             config("markdown-site", ExecEnv::Production, engine),
             |ctx| {
@@ -397,7 +368,7 @@ fn production_build_script_uses_dev_dependencies_that_stay_out_of_the_image() {
 
 #[test]
 fn rebuild_reuses_node_modules_until_the_lockfile_changes() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         let app = copy_app("greeting-service", &format!("lockfile-change-{engine}"));
         let app = app.to_str().unwrap().to_owned();
         LocalRunner::default().build(config(&app, ExecEnv::Test, engine), |ctx| {
@@ -448,7 +419,7 @@ fn rebuild_reuses_node_modules_until_the_lockfile_changes() {
 
 #[test]
 fn production_after_test_reuses_the_npm_cache_and_keeps_test_modules_cached() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         LocalRunner::default().build(config("greeting-service", ExecEnv::Test, engine), |ctx| {
             assert_layer(&ctx, "node_modules-test", LayerState::Created);
 
@@ -484,7 +455,7 @@ fn production_after_test_reuses_the_npm_cache_and_keeps_test_modules_cached() {
 
 #[test]
 fn malformed_package_json_fails_the_build_naming_the_file() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         let app = copy_app("slug-api", &format!("bad-package-json-{engine}"));
         std::fs::write(
             app.join("package.json"),
@@ -510,7 +481,7 @@ fn malformed_package_json_fails_the_build_naming_the_file() {
 
 #[test]
 fn malformed_lockfile_fails_the_build_naming_the_file() {
-    each_engine(|engine| {
+    for_each_engine(|engine| {
         let app = copy_app("slug-api", &format!("bad-lockfile-{engine}"));
         let lockfile = app.join("package-lock.json");
         let text = std::fs::read_to_string(&lockfile).unwrap();

@@ -36,6 +36,23 @@ pub fn available_engines() -> Vec<Engine> {
     engines
 }
 
+/// Runs `test` once per engine of [`available_engines`], saying which on stderr: how tests run
+/// under the built-in engine and the real lifecycle alike (differential testing).
+///
+/// ```
+/// use libcnb_exec_env_test::{for_each_engine, Engine};
+///
+/// let mut seen = Vec::new();
+/// for_each_engine(|engine| seen.push(engine));
+/// assert_eq!(seen.first(), Some(&Engine::Builtin));
+/// ```
+pub fn for_each_engine(mut test: impl FnMut(Engine)) {
+    for engine in available_engines() {
+        eprintln!("--- engine: {engine}");
+        test(engine);
+    }
+}
+
 /// Runs a build with `engine` (resolving [`Engine::Auto`]).
 ///
 /// # Errors

@@ -230,6 +230,31 @@ impl BuildReport {
             .find(|layer| layer.buildpack_id == buildpack_id && layer.name == name)
     }
 
+    /// The processes `buildpack_id` declared, as `(type, command line, default, exec-env list)`
+    /// sorted by type (the lifecycle keeps processes by type, not in the order written): the
+    /// shape tests compare exactly.
+    #[must_use]
+    pub fn processes_of(
+        &self,
+        buildpack_id: &str,
+    ) -> Vec<(String, String, bool, Option<Vec<String>>)> {
+        let mut processes: Vec<_> = self
+            .processes
+            .iter()
+            .filter(|process| process.buildpack_id == buildpack_id)
+            .map(|process| {
+                (
+                    process.r#type.clone(),
+                    process.command.join(" "),
+                    process.default,
+                    process.exec_env.to_list(),
+                )
+            })
+            .collect();
+        processes.sort();
+        processes
+    }
+
     /// The process types eligible in `env` (lifecycle `launch/process.go`).
     #[must_use]
     pub fn processes_eligible(&self, env: &ExecEnv) -> Vec<String> {
