@@ -25,6 +25,7 @@ use super::exporter::{ImageConfig, ImageMetadata, ImageProcess};
 use crate::engine::{EngineError, LaunchRequest, LaunchResult};
 use crate::results::{TestReport, TestResultsFile, TestResultsFormat};
 use libcnb_exec_env::ExecEnv;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -219,7 +220,9 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     let test = (process.r#type == "test").then(|| TestReport {
         passed: exit_code == Some(0),
         duration,
-        results_file: results_files(&env, &config, &app_dir).into_iter().next(),
+        results_file: results_files(|name| env.vars.get(name).cloned(), &config.labels, &app_dir)
+            .into_iter()
+            .next(),
     });
     Ok(LaunchResult {
         process_type: process.r#type,
@@ -254,31 +257,37 @@ fn layer_dirs(dir: &Path) -> Vec<PathBuf> {
     layers
 }
 
-fn results_files(env: &Env, config: &ImageConfig, app_dir: &Path) -> Vec<TestResultsFile> {
+/// The results files a `test` process declared, by the crate's convention (README "Test
+/// results"): the file named by `CNB_TEST_RESULTS_PATH` / `CNB_TEST_RESULTS_FORMAT` (else by the
+/// image labels), then every other `*.xml`/`*.tap` under `CNB_TEST_RESULTS_DIR`. `var` looks a
+/// variable up in the process's launch env; paths are relative to `app_dir`. Both engines use it.
+pub(crate) fn results_files(
+    var: impl Fn(&str) -> Option<String>,
+    labels: &BTreeMap<String, String>,
+    app_dir: &Path,
+) -> Vec<TestResultsFile> {
     let mut files = Vec::new();
-    let declared = match env.vars.get(TEST_RESULTS_PATH_ENV) {
-        Some(path) => Some((path.clone(), env.vars.get(TEST_RESULTS_FORMAT_ENV).cloned())),
-        None => config.labels.get(TEST_RESULTS_PATH_LABEL).map(|path| {
-            (
-                path.clone(),
-                config.labels.get(TEST_RESULTS_FORMAT_LABEL).cloned(),
-            )
-        }),
+    let declared = match var(TEST_RESULTS_PATH_ENV) {
+        Some(path) => Some((path, var(TEST_RESULTS_FORMAT_ENV))),
+        None => labels
+            .get(TEST_RESULTS_PATH_LABEL)
+            .map(|path| (path.clone(), labels.get(TEST_RESULTS_FORMAT_LABEL).cloned())),
     };
     if let Some((path, format)) = declared
         && let Some(file) = read_results(app_dir.join(path), format)
     {
         files.push(file);
     }
-    if let Some(dir) = env.vars.get(TEST_RESULTS_DIR_ENV) {
+    if let Some(dir) = var(TEST_RESULTS_DIR_ENV) {
         let mut found = Vec::new();
         collect_results(&app_dir.join(dir), &mut found);
         found.sort();
-        files.extend(
-            found
-                .into_iter()
-                .filter_map(|path| read_results(path, None)),
-        );
+        let more: Vec<TestResultsFile> = found
+            .into_iter()
+            .filter(|path| !files.iter().any(|file| file.path == *path))
+            .filter_map(|path| read_results(path, None))
+            .collect();
+        files.extend(more);
     }
     files
 }

@@ -13,6 +13,7 @@ mod detector;
 pub(crate) mod env_files;
 mod exporter;
 mod launcher;
+pub(crate) use launcher::results_files;
 mod plan;
 mod restorer;
 

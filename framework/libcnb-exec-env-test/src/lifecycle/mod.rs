@@ -23,7 +23,6 @@ mod user;
 use crate::engine::{BuildRequest, EngineError, LaunchRequest, LaunchResult, Progress};
 use crate::results::{
     BuildReport, EngineKind, Phase, PhaseOutput, ProcessReport, TestReport, TestResultsFile,
-    TestResultsFormat,
 };
 use libcnb_exec_env::ExecEnv;
 use std::collections::BTreeMap;
@@ -990,10 +989,6 @@ fn results_files(
     labels: &BTreeMap<String, String>,
     process_type: &str,
 ) -> Vec<TestResultsFile> {
-    use crate::builtin::{
-        TEST_RESULTS_DIR_ENV, TEST_RESULTS_FORMAT_ENV, TEST_RESULTS_FORMAT_LABEL,
-        TEST_RESULTS_PATH_ENV, TEST_RESULTS_PATH_LABEL,
-    };
     let from_layers = |name: &str| -> Option<String> {
         let mut found = None;
         let bps = std::fs::read_dir(out.join("layers")).ok()?;
@@ -1018,60 +1013,7 @@ fn results_files(
         found
     };
     let var = |name: &str| launch_env.get(name).cloned().or_else(|| from_layers(name));
-    let app_dir = out.join("workspace");
-    let mut files = Vec::new();
-    let declared = match var(TEST_RESULTS_PATH_ENV) {
-        Some(path) => Some((path, var(TEST_RESULTS_FORMAT_ENV))),
-        None => labels
-            .get(TEST_RESULTS_PATH_LABEL)
-            .map(|path| (path.clone(), labels.get(TEST_RESULTS_FORMAT_LABEL).cloned())),
-    };
-    if let Some((path, format)) = declared
-        && let Some(file) = read_results(app_dir.join(path), format)
-    {
-        files.push(file);
-    }
-    if let Some(dir) = var(TEST_RESULTS_DIR_ENV) {
-        let mut found = Vec::new();
-        collect_results(&app_dir.join(dir), &mut found);
-        found.sort();
-        files.extend(
-            found
-                .into_iter()
-                .filter(|path| !files.iter().any(|file| file.path == *path))
-                .filter_map(|path| read_results(path, None))
-                .collect::<Vec<_>>(),
-        );
-    }
-    files
-}
-
-fn collect_results(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_results(&path, found);
-        } else if path
-            .extension()
-            .is_some_and(|ext| ext == "xml" || ext == "tap")
-        {
-            found.push(path);
-        }
-    }
-}
-
-fn read_results(path: PathBuf, format: Option<String>) -> Option<TestResultsFile> {
-    let content = std::fs::read_to_string(&path).ok()?;
-    let format = match format {
-        Some(format) => format.parse().unwrap_or(TestResultsFormat::Tap),
-        None if path.extension().is_some_and(|ext| ext == "xml") => TestResultsFormat::Junit,
-        None => TestResultsFormat::Tap,
-    };
-    Some(TestResultsFile {
-        format,
-        path,
-        content,
-    })
+    crate::builtin::results_files(var, labels, &out.join("workspace"))
 }
 
 /// The launcher's command: the image's env (its build paths moved to the stand-in), `HOME`, the
