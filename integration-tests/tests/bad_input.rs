@@ -19,7 +19,6 @@ use libcnb_exec_env_test::{
 };
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn write_exec(path: &Path, content: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -97,39 +96,6 @@ fn a_malformed_launch_toml_of_an_earlier_buildpack_fails_the_build_naming_it() {
     }
 }
 
-/// Copies an example app into a temporary directory (with `cp -a`).
-fn app_copy(app: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../example-apps")
-        .join(app);
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from.join("."))
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    if app.starts_with("ruby/") {
-        // rubygems.org is not reachable: pack Debian's gems into vendor/cache, as ruby.rs does.
-        let output = Command::new("ruby")
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../example-apps/ruby/vendor-system-gems.rb"),
-            )
-            .arg("--relock")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    dir
-}
-
 /// Good build, then `file` replaced by `broken`: the build fails naming the file (and
 /// `expected` parts), with no panic; with the file restored, the next build restores
 /// `cached_layer` from the cache (nothing cached was destroyed by the failed build).
@@ -143,7 +109,7 @@ fn malformed_app_file(
     cached_layer: &str,
 ) {
     for engine in available_engines() {
-        let app_dir = app_copy(app);
+        let app_dir = integration_tests::copy_example_app(app);
         let cache = tempfile::tempdir().unwrap();
         let config = || {
             BuildConfig::new(app_dir.path())

@@ -305,38 +305,12 @@ fn builtin_corrupt_cache_index_and_missing_layer_dirs_are_rebuilt() {
 
 const RUBY: &str = "examples/ruby";
 
-/// A copy of a Ruby example app with the gems its lockfile names packed into `vendor/cache`
-/// from Debian's gems (rubygems.org is not reachable), as `ruby.rs` does.
-fn vendored_ruby_app(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-apps/ruby");
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(apps.join(name).join("."))
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = std::process::Command::new("ruby")
-        .arg(apps.join("vendor-system-gems.rb"))
-        .arg("--relock")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    dir
-}
-
 #[test]
 fn ruby_gems_cached_for_another_target_are_reinstalled() {
     for engine in available_engines() {
         let cache = tempfile::tempdir().unwrap();
         let cache = cache.path();
-        let vendored = vendored_ruby_app("rack-minitest");
+        let vendored = integration_tests::copy_example_app("ruby/rack-minitest");
         let app = vendored.path().to_str().unwrap();
         let runner = LocalRunner::default();
         runner.build(config(RUBY, app, ExecEnv::Test, engine, cache), |_| {});

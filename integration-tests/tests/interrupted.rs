@@ -368,7 +368,7 @@ fn nodejs_build_killed_then_resumed() {
 
 #[test]
 fn ruby_build_killed_then_resumed() {
-    let app = vendored_ruby_app("rack-minitest");
+    let app = integration_tests::copy_example_app("ruby/rack-minitest");
     resumes_like_a_clean_build(
         "examples/ruby",
         app.path(),
@@ -396,30 +396,4 @@ fn go_build_killed_then_resumed() {
         "go-build-cache",
         &[Point::FreshInLayer],
     );
-}
-
-/// A copy of a Ruby example app with the gems its lockfile names packed into `vendor/cache`
-/// from Debian's gems (rubygems.org is not reachable), as `ruby.rs` does.
-fn vendored_ruby_app(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-apps/ruby");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(apps.join(name).join("."))
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = Command::new("ruby")
-        .arg(apps.join("vendor-system-gems.rb"))
-        .arg("--relock")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    dir
 }
