@@ -1,16 +1,47 @@
 //! The engine-neutral contract: what a build and a launch take and give, whichever engine runs.
 //!
-//! The built-in engine ([`crate::builtin`]) and the real-lifecycle engine (`src/lifecycle/`) both
-//! implement `build(&BuildRequest) -> Result<BuildReport, EngineError>` and
-//! `launch(&LaunchRequest) -> Result<LaunchResult, EngineError>`.
+//! Every engine implements [`BuildEngine`]: the built-in engine ([`crate::builtin`]), the
+//! real-lifecycle engine ([`crate::lifecycle`]) and the pack engine ([`crate::pack`]). The test
+//! API and the CLI talk to the trait only.
 
-use crate::results::TestReport;
+use crate::results::{BuildReport, EngineKind, TestReport};
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env::descriptor::{BuildpackToml, DescriptorError};
 use libcnb_exec_env::exec_env::ExecEnvSelector;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// What every engine does: build an app into an image, and launch a process of that image.
+///
+/// Each engine takes the same [`BuildRequest`] and fills the same [`BuildReport`], so tests are
+/// written once and run under each; where the real lifecycle (or pack) and the built-in engine
+/// disagree, the built-in engine is wrong.
+///
+/// ```
+/// use libcnb_exec_env_test::{BuildEngine, EngineKind};
+/// use libcnb_exec_env_test::builtin::BuiltinEngine;
+///
+/// let engine: &dyn BuildEngine = &BuiltinEngine;
+/// assert_eq!(engine.kind(), EngineKind::Builtin);
+/// ```
+pub trait BuildEngine {
+    /// Which engine this is.
+    fn kind(&self) -> EngineKind;
+
+    /// Runs detect, restore, build and export for `request`.
+    ///
+    /// # Errors
+    /// The engine cannot run here, the inputs are invalid, or the build failed (with its output).
+    fn build(&self, request: &BuildRequest) -> Result<BuildReport, EngineError>;
+
+    /// Launches a process of an image this engine built.
+    ///
+    /// # Errors
+    /// Unknown process, no default process, the process is not eligible in the launch's
+    /// environment, or the engine cannot run it.
+    fn launch(&self, request: &LaunchRequest) -> Result<LaunchResult, EngineError>;
+}
 
 /// A packaged buildpack: a directory with `buildpack.toml`, `bin/detect` and `bin/build`.
 #[derive(Clone, Debug)]

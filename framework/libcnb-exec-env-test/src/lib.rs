@@ -3,13 +3,15 @@
 pub mod builtin;
 pub mod engine;
 pub mod lifecycle;
+pub mod pack;
 mod packaging;
+pub mod platform;
 pub mod results;
 mod runner;
 
 pub use engine::{
-    BuildRequest, EngineError, GroupEntry, LaunchRequest, LaunchResult, Order, PackagedBuildpack,
-    Progress, Target,
+    BuildEngine, BuildRequest, EngineError, GroupEntry, LaunchRequest, LaunchResult, Order,
+    PackagedBuildpack, Progress, Target,
 };
 pub use packaging::{package_workspace_buildpack_in, resolve_order};
 pub use results::{
@@ -21,7 +23,9 @@ pub use runner::{
 };
 
 /// The engines that can run on this machine: always [`Engine::Builtin`], plus
-/// [`Engine::Lifecycle`] when the real lifecycle is installed.
+/// [`Engine::Lifecycle`] when the real lifecycle is installed. [`Engine::Pack`] is not among them
+/// (its builds take seconds, not milliseconds): tests that compare it say so with
+/// [`engines_with_pack`].
 ///
 /// ```
 /// use libcnb_exec_env_test::{available_engines, Engine};
@@ -30,10 +34,48 @@ pub use runner::{
 #[must_use]
 pub fn available_engines() -> Vec<Engine> {
     let mut engines = vec![Engine::Builtin];
-    if lifecycle::locate().is_some() {
+    if require(Engine::Lifecycle) {
         engines.push(Engine::Lifecycle);
     }
     engines
+}
+
+/// [`available_engines`] and, when it can run here, [`Engine::Pack`].
+///
+/// ```
+/// use libcnb_exec_env_test::{engines_with_pack, Engine};
+/// assert_eq!(engines_with_pack().first(), Some(&Engine::Builtin));
+/// ```
+#[must_use]
+pub fn engines_with_pack() -> Vec<Engine> {
+    let mut engines = available_engines();
+    if require(Engine::Pack) {
+        engines.push(Engine::Pack);
+    }
+    engines
+}
+
+/// Whether `engine` can run here. Under CI (`CI=true`) an engine that cannot is a failure, not a
+/// skip: this panics with the reason. Elsewhere it says loudly on stderr that tests skip it.
+///
+/// # Panics
+/// Under CI, when the engine cannot run.
+#[must_use]
+pub fn require(engine: Engine) -> bool {
+    let missing = match engine {
+        Engine::Lifecycle => lifecycle::locate().is_none().then(|| {
+            "the real CNB lifecycle is not installed (scripts/install-lifecycle.sh, or set CNB_LIFECYCLE_DIR)".to_owned()
+        }),
+        Engine::Pack => pack::tools::locate().err(),
+        Engine::Builtin | Engine::Auto => None,
+    };
+    let Some(reason) = missing else { return true };
+    assert!(
+        std::env::var("CI").map_or(true, |ci| ci != "true"),
+        "CI=true and the {engine} engine cannot run: {reason}"
+    );
+    eprintln!("SKIPPED ({engine} engine): {reason}");
+    false
 }
 
 /// Runs `test` once per engine of [`available_engines`], saying which on stderr: how tests run
@@ -53,15 +95,22 @@ pub fn for_each_engine(mut test: impl FnMut(Engine)) {
     }
 }
 
+/// The engine behind `engine` (resolving [`Engine::Auto`]).
+#[must_use]
+pub fn engine_for(engine: Engine) -> Box<dyn BuildEngine> {
+    match engine.resolve() {
+        Engine::Lifecycle => Box::new(lifecycle::LifecycleEngine),
+        Engine::Pack => Box::new(pack::PackEngine),
+        Engine::Builtin | Engine::Auto => Box::new(builtin::BuiltinEngine),
+    }
+}
+
 /// Runs a build with `engine` (resolving [`Engine::Auto`]).
 ///
 /// # Errors
 /// What the engine reports.
 pub fn run_build(engine: Engine, request: &BuildRequest) -> Result<BuildReport, EngineError> {
-    match engine.resolve() {
-        Engine::Lifecycle => lifecycle::build(request),
-        _ => builtin::build(request),
-    }
+    engine_for(engine).build(request)
 }
 
 /// Launches a process with `engine` (resolving [`Engine::Auto`]).
@@ -69,8 +118,5 @@ pub fn run_build(engine: Engine, request: &BuildRequest) -> Result<BuildReport, 
 /// # Errors
 /// What the engine reports.
 pub fn run_launch(engine: Engine, request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
-    match engine.resolve() {
-        Engine::Lifecycle => lifecycle::launch(request),
-        _ => builtin::launch(request),
-    }
+    engine_for(engine).launch(request)
 }

@@ -15,6 +15,8 @@ pub enum EngineKind {
     Builtin,
     /// The real CNB lifecycle.
     Lifecycle,
+    /// Real pack on a real Docker engine.
+    Pack,
 }
 
 impl std::fmt::Display for EngineKind {
@@ -22,6 +24,7 @@ impl std::fmt::Display for EngineKind {
         f.write_str(match self {
             EngineKind::Builtin => "built-in engine",
             EngineKind::Lifecycle => "CNB lifecycle",
+            EngineKind::Pack => "pack",
         })
     }
 }
@@ -317,10 +320,7 @@ impl BuildReport {
     #[must_use]
     pub fn failed(engine: crate::Engine, exec_env: ExecEnv, image_dir: PathBuf) -> Self {
         Self {
-            engine: match engine {
-                crate::Engine::Lifecycle => EngineKind::Lifecycle,
-                _ => EngineKind::Builtin,
-            },
+            engine: engine.kind(),
             exec_env,
             detect: Vec::new(),
             group: Vec::new(),

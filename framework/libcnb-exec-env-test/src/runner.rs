@@ -17,12 +17,24 @@ pub enum Engine {
     Builtin,
     /// The real CNB lifecycle (when installed, see `scripts/install-lifecycle.sh`).
     Lifecycle,
+    /// Real pack on a real Docker engine (set up by `scripts/local-builder.sh`).
+    Pack,
     /// The real lifecycle when installed, else the built-in engine.
     #[default]
     Auto,
 }
 
 impl Engine {
+    /// What a report built by this engine says it is ([`Engine::Auto`] resolved).
+    #[must_use]
+    pub fn kind(self) -> crate::EngineKind {
+        match self.resolve() {
+            Engine::Lifecycle => crate::EngineKind::Lifecycle,
+            Engine::Pack => crate::EngineKind::Pack,
+            Engine::Builtin | Engine::Auto => crate::EngineKind::Builtin,
+        }
+    }
+
     /// [`Engine::Auto`] resolved to the engine that will run.
     #[must_use]
     pub fn resolve(self) -> Engine {
@@ -39,6 +51,7 @@ impl std::fmt::Display for Engine {
         f.write_str(match self {
             Engine::Builtin => "builtin",
             Engine::Lifecycle => "lifecycle",
+            Engine::Pack => "pack",
             Engine::Auto => "auto",
         })
     }
@@ -50,9 +63,10 @@ impl std::str::FromStr for Engine {
         match value {
             "builtin" | "built-in" => Ok(Engine::Builtin),
             "lifecycle" => Ok(Engine::Lifecycle),
+            "pack" => Ok(Engine::Pack),
             "auto" => Ok(Engine::Auto),
             other => Err(format!(
-                "unknown engine {other:?}: expected auto, builtin or lifecycle"
+                "unknown engine {other:?}: expected auto, builtin, lifecycle or pack"
             )),
         }
     }
@@ -247,14 +261,27 @@ pub struct LocalRunner {
 #[derive(Clone, Debug)]
 enum CacheDir {
     Given(PathBuf),
-    Temp(Arc<tempfile::TempDir>),
+    Temp(Arc<TempCache>),
+}
+
+/// A temporary cache directory; when dropped, a pack engine's image and cache volume of it go
+/// with it.
+#[derive(Debug)]
+struct TempCache(tempfile::TempDir);
+
+impl Drop for TempCache {
+    fn drop(&mut self) {
+        if self.0.path().join("pack").exists() {
+            crate::pack::remove(self.0.path());
+        }
+    }
 }
 
 impl CacheDir {
     fn path(&self) -> &Path {
         match self {
             CacheDir::Given(path) => path,
-            CacheDir::Temp(dir) => dir.path(),
+            CacheDir::Temp(dir) => dir.0.path(),
         }
     }
 }
@@ -335,7 +362,7 @@ impl LocalRunner {
             (Some(cache), _) => cache,
             (None, Some(dir)) => CacheDir::Given(dir.clone()),
             (None, None) => match tempfile::Builder::new().prefix("cnb-cache.").tempdir() {
-                Ok(dir) => CacheDir::Temp(Arc::new(dir)),
+                Ok(dir) => CacheDir::Temp(Arc::new(TempCache(dir))),
                 Err(error) => {
                     return Err(fail(
                         config,
@@ -450,6 +477,7 @@ impl TestContext<'_> {
         };
         let engine = match self.report.engine {
             crate::EngineKind::Lifecycle => Engine::Lifecycle,
+            crate::EngineKind::Pack => Engine::Pack,
             crate::EngineKind::Builtin => Engine::Builtin,
         };
         run_launch(engine, &request)

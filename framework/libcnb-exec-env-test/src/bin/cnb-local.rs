@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cnb-local build  <app> [--exec-env ENV] [--buildpack ID|DIR]... [--cache DIR] [--out DIR]
-//!                        [--engine auto|builtin|lifecycle] [--env KEY=VALUE]... [--quiet]
+//!                        [--engine auto|builtin|lifecycle|pack] [--env KEY=VALUE]... [--quiet]
 //! cnb-local launch <out> [PROCESS] [--exec-env ENV] [--env KEY=VALUE]... [-- ARGS...]
 //! cnb-local run    <app> [build options] [--process PROCESS] [-- ARGS...]
 //! ```
@@ -25,7 +25,7 @@ cnb-local: build apps with Cloud Native Buildpacks and run their processes, with
 
 USAGE:
   cnb-local build  <app> [--exec-env ENV] [--buildpack ID|DIR]... [--cache DIR] [--out DIR]
-                         [--engine auto|builtin|lifecycle] [--env KEY=VALUE]... [--quiet]
+                         [--engine auto|builtin|lifecycle|pack] [--env KEY=VALUE]... [--quiet]
   cnb-local launch <out> [PROCESS] [--exec-env ENV] [--env KEY=VALUE]... [-- ARGS...]
   cnb-local run    <app> [build options] [--process PROCESS] [-- ARGS...]
 
@@ -44,7 +44,8 @@ OPTIONS:
                        composite, or every buildpack under example-buildpacks/
   --cache DIR          cache directory (default ~/.cache/cnb-local/<app>-<hash>/cache)
   --out DIR            output image directory (default ~/.cache/cnb-local/<app>-<hash>/image)
-  --engine E           auto (the real lifecycle when installed, else built-in), builtin, lifecycle
+  --engine E           auto (the real lifecycle when installed, else built-in), builtin, lifecycle,
+                       pack (real pack and Docker, after scripts/local-builder.sh)
   --env KEY=VALUE      build: a platform env var (like `pack build --env`); launch: a process env
                        var (like `docker run -e`)
   --process PROCESS    run: the process to launch
@@ -339,6 +340,7 @@ fn engine_line(asked: Engine, resolved: Engine) -> String {
         ),
         (Engine::Auto, _) => "Engine: auto -> the built-in engine (no real lifecycle installed; scripts/install-lifecycle.sh installs one)".to_owned(),
         (_, Engine::Lifecycle) => "Engine: the real CNB lifecycle".to_owned(),
+        (_, Engine::Pack) => "Engine: pack on a Docker engine (scripts/local-builder.sh sets it up)".to_owned(),
         _ => "Engine: the built-in engine".to_owned(),
     }
 }
@@ -472,6 +474,8 @@ fn launch(args: &Args) -> Result<i32, String> {
     let image_dir = absolute(Path::new(out));
     let engine = if image_dir.join("image.toml").is_file() {
         Engine::Builtin
+    } else if image_dir.join(libcnb_exec_env_test::pack::IMAGE_FILE).is_file() {
+        Engine::Pack
     } else {
         Engine::Lifecycle
     };

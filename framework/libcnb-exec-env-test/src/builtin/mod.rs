@@ -250,6 +250,28 @@ pub(crate) fn remove_path(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The built-in engine: an emulation of the lifecycle's contract, phase by phase, on host
+/// directories (no Docker, no lifecycle binaries).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuiltinEngine;
+
+impl crate::engine::BuildEngine for BuiltinEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Builtin
+    }
+
+    fn build(&self, request: &BuildRequest) -> Result<BuildReport, EngineError> {
+        build(request)
+    }
+
+    fn launch(
+        &self,
+        request: &crate::engine::LaunchRequest,
+    ) -> Result<crate::engine::LaunchResult, EngineError> {
+        launch(request)
+    }
+}
+
 /// Runs a build.
 ///
 /// # Errors

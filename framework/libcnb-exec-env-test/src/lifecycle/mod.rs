@@ -17,7 +17,7 @@
 //! See `docs/lifecycle-engine.md` for the setup and the lifecycle quirks.
 
 mod oci;
-mod report;
+pub(crate) mod report;
 mod user;
 
 use crate::engine::{BuildRequest, EngineError, LaunchRequest, LaunchResult, Progress};
@@ -409,6 +409,24 @@ fn prepare(
         run_toml,
         layout_dir,
     })
+}
+
+/// The lifecycle engine: the real CNB lifecycle's phases as plain processes (see the module).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LifecycleEngine;
+
+impl crate::engine::BuildEngine for LifecycleEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Lifecycle
+    }
+
+    fn build(&self, request: &BuildRequest) -> Result<BuildReport, EngineError> {
+        build(request)
+    }
+
+    fn launch(&self, request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
+        launch(request)
+    }
 }
 
 /// Runs a build with the real lifecycle: one phase after the other, as pack runs them.
@@ -1067,7 +1085,7 @@ fn launch_command(
     command
 }
 
-fn not_eligible(process: &ProcessReport, exec_env: Option<&ExecEnv>) -> EngineError {
+pub(crate) fn not_eligible(process: &ProcessReport, exec_env: Option<&ExecEnv>) -> EngineError {
     let first = process
         .exec_env
         .to_list()

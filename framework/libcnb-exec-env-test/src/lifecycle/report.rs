@@ -30,7 +30,7 @@ struct Seen {
 /// Each buildpack's detection, in order of the order (first appearance of each id), from the
 /// detector's debug log.
 #[must_use]
-pub(super) fn detect_reports(order: &Order, log: &str) -> Vec<DetectReport> {
+pub(crate) fn detect_reports(order: &Order, log: &str) -> Vec<DetectReport> {
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
     let mut capturing: Option<String> = None;
     for line in log.lines() {
@@ -322,7 +322,7 @@ pub(super) fn final_layers(
 ///
 /// # Errors
 /// The label is not JSON.
-pub(super) fn processes(
+pub(crate) fn processes(
     build_metadata: &str,
     default_type: Option<&str>,
     label_path: &Path,
