@@ -145,6 +145,49 @@ impl ResolvedExecEnv {
     }
 }
 
+impl ResolvedExecEnv {
+    /// When the environment came from the process variable and the platform env file names a
+    /// different one: a message naming both values, which one is used and why, and how to get
+    /// the other. `None` when they agree, or the file is absent, empty or invalid.
+    ///
+    /// Lifecycle 0.21 (Platform API 0.15) sets `CNB_EXEC_ENV` itself for Buildpack API 0.12
+    /// buildpacks, *after* applying the platform env files: `pack build --env CNB_EXEC_ENV=test`
+    /// without `--exec-env` reaches the buildpack as `production` in the process and `test` in
+    /// `<platform>/env/CNB_EXEC_ENV`. The process variable wins (it is what the lifecycle, the
+    /// launcher and every other buildpack of the build use).
+    ///
+    /// ```
+    /// use libcnb_exec_env::ResolvedExecEnv;
+    ///
+    /// let platform = tempfile::tempdir().unwrap();
+    /// std::fs::create_dir(platform.path().join("env")).unwrap();
+    /// std::fs::write(platform.path().join("env/CNB_EXEC_ENV"), "test").unwrap();
+    /// let resolved = ResolvedExecEnv::resolve(Some("production".into()), platform.path()).unwrap();
+    /// let message = resolved.platform_file_disagreement(platform.path()).unwrap();
+    /// assert!(message.contains("pack build --exec-env test"));
+    /// ```
+    #[must_use]
+    pub fn platform_file_disagreement(&self, platform_dir: &Path) -> Option<String> {
+        if self.source != ExecEnvSource::ProcessEnv {
+            return None;
+        }
+        let path = platform_dir.join("env").join(CNB_EXEC_ENV);
+        let file = Self::resolve(None, platform_dir).ok()?;
+        if file.source == ExecEnvSource::Default || file.env == self.env {
+            return None;
+        }
+        Some(format!(
+            "the {CNB_EXEC_ENV} environment variable says `{used}` but the platform env file {path} says `{other}`. \
+             Building for `{used}`: the variable wins, as the lifecycle sets it for Buildpack API 0.12 buildpacks \
+             after applying platform env files (lifecycle 0.21, Platform API 0.15), so `pack build --env {CNB_EXEC_ENV}={other}` \
+             no longer selects the environment there. To build for `{other}`, run `pack build --exec-env {other}` (pack 0.40 or later).",
+            used = self.env,
+            other = file.env,
+            path = path.display(),
+        ))
+    }
+}
+
 impl Default for ResolvedExecEnv {
     fn default() -> Self {
         Self {
@@ -190,6 +233,28 @@ mod tests {
                 ExecEnvSource::PlatformEnvFile(platform.path().join("env/CNB_EXEC_ENV"))
             );
         }
+    }
+
+    #[test]
+    fn a_platform_file_that_disagrees_with_the_process_env_is_named() {
+        let platform = platform_with(b"test\n");
+        let resolved =
+            ResolvedExecEnv::resolve(Some("production".into()), platform.path()).unwrap();
+        assert_eq!(resolved.env, ExecEnv::Production);
+        let message = resolved
+            .platform_file_disagreement(platform.path())
+            .unwrap();
+        assert!(
+            message.contains("says `production`")
+                && message.contains("says `test`")
+                && message.contains("Building for `production`")
+                && message.contains("pack build --exec-env test"),
+            "{message}"
+        );
+        let agreeing = ResolvedExecEnv::resolve(Some("test".into()), platform.path()).unwrap();
+        assert_eq!(agreeing.platform_file_disagreement(platform.path()), None);
+        let from_file = ResolvedExecEnv::resolve(None, platform.path()).unwrap();
+        assert_eq!(from_file.platform_file_disagreement(platform.path()), None);
     }
 
     #[test]

@@ -195,6 +195,9 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
         }
     };
     output::exec_env_header(phase_name, &exec_env);
+    if let Some(message) = exec_env.platform_file_disagreement(&platform_dir) {
+        output::warning(message);
+    }
 
     if !descriptor.exec_env.matches(&exec_env.env) {
         let message = not_declared(&descriptor.exec_env, &exec_env);
