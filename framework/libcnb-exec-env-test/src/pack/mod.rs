@@ -213,6 +213,9 @@ fn build_command(
         .arg("build")
         .arg(image)
         .args(["--builder", &tools.builder])
+        // The order comes as an extra buildpack, which makes pack run the five-phase flow with a
+        // lifecycle image; the builder's own lifecycle serves (no registry to pull one from).
+        .args(["--lifecycle-image", &tools.builder])
         .arg("--buildpack")
         .arg(order_cnb)
         .arg("--path")
