@@ -9,6 +9,7 @@
 //! real image.
 
 mod builder;
+pub(crate) use builder::layer_types;
 mod detector;
 pub(crate) mod env_files;
 mod exporter;
@@ -113,6 +114,88 @@ pub(crate) fn run_captured(
     let text = String::from_utf8_lossy(&output).into_owned();
     log.text.push_str(&text);
     Ok((status.code(), text))
+}
+
+/// What [`run_in_group`] collected from a process.
+pub(crate) struct GroupRun {
+    /// The exit status; `None` when the timeout ended it.
+    pub(crate) status: Option<std::process::ExitStatus>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs `command` in a process group of its own (`process_group(0)`), stdout and stderr
+/// collected apart, stdin empty. When it exits, or when `timeout` passes, the whole group is
+/// killed, as stopping a container ends every process in it: a background process (a
+/// grandchild) that still holds the output pipes can neither outlive the launch nor keep it
+/// waiting.
+pub(crate) fn run_in_group(
+    mut command: std::process::Command,
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<GroupRun> {
+    use std::os::unix::process::CommandExt;
+    command
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = Instant::now();
+    let mut child = command.spawn()?;
+    drop(command);
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if timeout.is_some_and(|limit| started.elapsed() >= limit) {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    kill_group(&mut child);
+    let join = |handle: std::thread::JoinHandle<String>| handle.join().unwrap_or_default();
+    Ok(GroupRun {
+        status,
+        stdout: join(stdout),
+        stderr: join(stderr),
+    })
+}
+
+/// Kills the process group led by `child` (started with `process_group(0)`) with `SIGKILL`,
+/// then reaps the child. The group outlives its leader while members remain, and its id is not
+/// reused meanwhile, so this is safe after the leader exited.
+fn kill_group(child: &mut std::process::Child) {
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !killed {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
 }
 
 /// The env of a buildpack process, lifecycle `buildpack/detect.go` and `buildpack/build.go`:
@@ -284,11 +367,13 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         Ok(detected) => detected,
         Err(EngineError::DetectFailed {
             exec_env,
+            errored,
             details,
             output,
         }) => {
             return Err(EngineError::DetectFailed {
                 exec_env,
+                errored,
                 details,
                 output: all_output(&phases, &output),
             });
