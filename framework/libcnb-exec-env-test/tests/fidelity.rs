@@ -335,6 +335,66 @@ L"#,
     });
 }
 
+/// The lifecycle engine: a launch runs at the build paths (as a container sees the image), also
+/// after another build with the same cache, a failed one included, has replaced the work
+/// directory: the image is put back there, so the working directory and the results path do
+/// not move between launches of one image.
+#[test]
+fn launches_stay_in_place_after_another_build_with_the_cache() {
+    if !libcnb_exec_env_test::lifecycle::available() {
+        eprintln!("the real lifecycle is not installed: nothing to check");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let cache = tmp.path().join("cache");
+    let bp = buildpack(
+        tmp.path(),
+        "t/where",
+        "0.12",
+        "",
+        "",
+        r#"mkdir -p "$1/run/env.launch"
+printf 'results.tap' > "$1/run/env.launch/CNB_TEST_RESULTS_PATH"
+echo "runtime" > "$1/run/file"
+printf '%s' "$1/run/file" > "$1/run/env.launch/RUN_FILE"
+printf '[types]
+launch = true
+' > "$1/run.toml"
+cat > "$1/launch.toml" <<'L'
+[[processes]]
+type = "test"
+command = ["bash", "-c", "pwd; cat $RUN_FILE; echo 'ok 1' > results.tap"]
+default = true
+L"#,
+    );
+    let broken = buildpack(tmp.path(), "t/broken", "0.12", "", "", "exit 1");
+    LocalRunner::default().build(
+        config(&app, &[&bp], Engine::Lifecycle).cache_dir(&cache),
+        |ctx| {
+            let launch = || {
+                let run = ctx.launch(LaunchConfig::new());
+                assert!(run.success(), "{}", run.output());
+                let path = run.test.and_then(|t| t.results_file).map(|f| f.path);
+                (run.stdout, path)
+            };
+            let first = launch();
+            assert!(first.0.ends_with("/workspace\nruntime\n"), "{first:?}");
+            assert!(
+                first.1.as_ref().is_some_and(|p| p.starts_with(&cache)),
+                "{first:?}"
+            );
+            let error = LocalRunner::default()
+                .try_build(config(&app, &[&broken], Engine::Lifecycle).cache_dir(&cache))
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(error.exit_code(), 51, "{error}");
+            assert_eq!(launch(), first);
+            assert_eq!(launch(), first);
+        },
+    );
+}
+
 /// Layers whose types are all false (renamed `<layer>.ignore`, `buildpack/build.go`) are in the
 /// report as `Ignored`, so a summary can list every layer a buildpack wrote.
 #[test]

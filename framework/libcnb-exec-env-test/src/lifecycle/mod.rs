@@ -840,8 +840,9 @@ fn build_failure(run: &PhaseRun, output: String, layers: &Path) -> EngineError {
 }
 
 /// The first file of a buildpack's output the builder cannot decode, in the order it reads
-/// them (`buildpack/build.go`: every `<layer>.toml` by file name, then `launch.toml` and
-/// `build.toml`), and why. A `launch.toml` that parses is blamed only when the builder's error
+/// them (`buildpack/build.go`: `eachLayer` decodes every `*.toml` by file name as layer
+/// metadata, `launch.toml` and `build.toml` included; then it reads `launch.toml` and
+/// `build.toml` for what they are), and why. A `launch.toml` that parses is blamed only when the builder's error
 /// speaks of TOML or processes (`multiple default process types aren't allowed`).
 fn invalid_output(bp_layers: &Path, lifecycle_error: &str) -> Option<(PathBuf, String)> {
     let mut files: Vec<String> = std::fs::read_dir(bp_layers)
@@ -850,10 +851,8 @@ fn invalid_output(bp_layers: &Path, lifecycle_error: &str) -> Option<(PathBuf, S
         .flatten()
         .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_dir()))
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| {
-            name.ends_with(".toml")
-                && !["launch.toml", "build.toml", "store.toml"].contains(&name.as_str())
-        })
+        // `eachLayer` decodes every `*.toml`, launch.toml and build.toml included.
+        .filter(|name| name.ends_with(".toml"))
         .collect();
     files.sort();
     for name in files {
@@ -921,11 +920,16 @@ fn default_process_of(entrypoint: &[String]) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The image config, and where a launch finds the image's files: at the build paths themselves
-/// when the work directory still holds this image (as in a container, absolute paths written
-/// at build time stay valid), else in the stand-in (an earlier build of a cache that has been
-/// built again since). Returns the config, the path moves, and the directory holding `cnb/`.
-fn read_image_meta(out: &Path) -> Result<(serde_json::Value, Moves, PathBuf), EngineError> {
+/// The image config, and where a launch finds the image's files: always at the build paths
+/// themselves (as in a container, absolute paths written at build time stay valid). When the
+/// work directory no longer holds this image (another build with the cache ran since, even a
+/// failed one), the image is put back there from the stand-in first, under the cache's lock, so
+/// every launch of an image runs in the same place. Returns the config, the path moves, and the
+/// directory holding `cnb/`.
+fn read_image_meta(
+    out: &Path,
+    user: &user::RunUser,
+) -> Result<(serde_json::Value, Moves, PathBuf), EngineError> {
     let meta_dir = out.join(IMAGE_META_DIR);
     let read = |name: &str| -> Result<serde_json::Value, EngineError> {
         let path = meta_dir.join(name);
@@ -947,10 +951,39 @@ fn read_image_meta(out: &Path) -> Result<(serde_json::Value, Moves, PathBuf), En
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let in_place = !image_id.is_empty()
-        && std::fs::read_to_string(work.join(IMAGE_ID_FILE)).is_ok_and(|id| id == image_id);
-    let base = if in_place { work } else { out.to_path_buf() };
-    Ok((config, image_moves(&layers_dir, &app_dir, &base), base))
+    let in_place =
+        || std::fs::read_to_string(work.join(IMAGE_ID_FILE)).is_ok_and(|id| id == image_id);
+    if image_id.is_empty() || layers_dir.as_os_str().is_empty() {
+        // Not written by this engine's build: run in the stand-in.
+        let base = out.to_path_buf();
+        return Ok((config, image_moves(&layers_dir, &app_dir, &base), base));
+    }
+    if !in_place() {
+        // `<cache>/lifecycle/work`: the lock is the builds' (`<cache>/.lock`).
+        let cache_dir = work
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut log = crate::builtin::Log::new(Progress::Quiet);
+        let lock = crate::builtin::CacheLock::acquire(&cache_dir, &mut log)?;
+        if !in_place() {
+            for (image_path, stand_in) in image_moves(&layers_dir, &app_dir, out) {
+                let at = if image_path == Path::new("/cnb") {
+                    work.join("cnb")
+                } else {
+                    image_path
+                };
+                remove_dir(&at)?;
+                copy_tree(&stand_in, &at)?;
+            }
+            write_file(&work.join(IMAGE_ID_FILE), &image_id)?;
+            user.own(&work)?;
+            user.ensure_traversable(&work)?;
+        }
+        drop(lock);
+    }
+    Ok((config, image_moves(&layers_dir, &app_dir, &work), work))
 }
 
 /// Launches a process of an image the lifecycle engine exported, with the image's own launcher.
@@ -961,7 +994,8 @@ fn read_image_meta(out: &Path) -> Result<(serde_json::Value, Moves, PathBuf), En
 pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     let out = &request.image_dir;
     let meta_dir = out.join(IMAGE_META_DIR);
-    let (config, moves, base) = read_image_meta(out)?;
+    let user = user::RunUser::resolve()?;
+    let (config, moves, base) = read_image_meta(out, &user)?;
     let image_config = &config["config"];
     let entrypoint: Vec<String> = image_config["Entrypoint"]
         .as_array()
@@ -1015,7 +1049,6 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
             ),
         },
     };
-    let user = user::RunUser::resolve()?;
     let command = launch_command(&program, image_config, &moves, request, &user);
     let started = Instant::now();
     let (code, stdout, stderr) = run_with_timeout(command, request.timeout, &program)?;
