@@ -360,8 +360,12 @@ L"#,
             );
             assert!(!stderr.contains("Some("), "{engine}: {stderr}");
         }
-        let built = build(&good);
-        assert!(built.status.success(), "{engine}: {}", text(&built).1);
+        let good_build = build(&good);
+        assert!(
+            good_build.status.success(),
+            "{engine}: {}",
+            text(&good_build).1
+        );
         let launched = cnb_local(&["launch", &out]);
         assert_eq!(launched.status.code(), Some(7), "{engine}");
         assert_eq!(text(&launched).0, "web\n");

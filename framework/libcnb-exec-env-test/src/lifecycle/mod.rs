@@ -171,6 +171,8 @@ fn remove_dir(path: &Path) -> Result<(), EngineError> {
 /// to a user that cannot enter the install directory, e.g. under `/root`) copies in the system
 /// temp directory, made once per installed build.
 fn stage_binaries(bin_dir: &Path, user: &user::RunUser) -> Result<PathBuf, EngineError> {
+    // Partial directories are unique per thread too: tests build in parallel threads.
+    static STAGING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     if ["lifecycle", "launcher"]
         .iter()
         .all(|bin| user.can_reach(&bin_dir.join(bin)))
@@ -193,8 +195,6 @@ fn stage_binaries(bin_dir: &Path, user: &user::RunUser) -> Result<PathBuf, Engin
     {
         return Ok(staged);
     }
-    // Unique per thread too: tests build in parallel threads of one process.
-    static STAGING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let partial = staged.with_extension(format!(
         "partial-{}-{}",
         std::process::id(),
@@ -231,6 +231,7 @@ fn run_combined(
     progress: Progress,
     what: &str,
 ) -> Result<PhaseRun, EngineError> {
+    const TEXT_FILE_BUSY: i32 = 26;
     let (reader, writer) = std::io::pipe().map_err(io(format!("cannot run {what}")))?;
     let writer2 = writer
         .try_clone()
@@ -238,7 +239,6 @@ fn run_combined(
     command.stdin(Stdio::null()).stdout(writer).stderr(writer2);
     // ETXTBSY: a child forked by another thread while the binaries were being staged still
     // holds them open for writing until it execs; that passes within moments.
-    const TEXT_FILE_BUSY: i32 = 26;
     let mut attempts = 0;
     let mut child = loop {
         match command.spawn() {
@@ -852,7 +852,7 @@ fn invalid_output(bp_layers: &Path, lifecycle_error: &str) -> Option<(PathBuf, S
         .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_dir()))
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         // `eachLayer` decodes every `*.toml`, launch.toml and build.toml included.
-        .filter(|name| name.ends_with(".toml"))
+        .filter(|name| Path::new(name).extension().is_some_and(|ext| ext == "toml"))
         .collect();
     files.sort();
     for name in files {
