@@ -286,6 +286,9 @@ pub enum EngineError {
     DetectFailed {
         /// The environment.
         exec_env: ExecEnv,
+        /// Whether a buildpack's `bin/detect` errored (exit code other than 0 and 100): the
+        /// lifecycle then exits 21 instead of 20 (`platform/exit.go`).
+        errored: bool,
         /// Each buildpack's outcome and output.
         details: String,
         /// The per-phase output so far.
@@ -400,6 +403,41 @@ impl EngineError {
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
         let context = context.into();
         move |error| EngineError::Io { context, error }
+    }
+
+    /// The exit code the lifecycle gives this failure (`platform/exit.go`, Platform API 0.15),
+    /// which `cnb-local` exits with:
+    ///
+    /// | code | failure |
+    /// |---|---|
+    /// | 20 | detect: no group passed ([`EngineError::DetectFailed`]) |
+    /// | 21 | detect: no group passed and a buildpack's `bin/detect` errored |
+    /// | 51 | build: a buildpack's `bin/build` failed ([`EngineError::BuildpackFailed`]) |
+    /// | 52 | build: a buildpack wrote invalid output ([`EngineError::InvalidBuildpackOutput`]) |
+    /// | 82 | launch: no such process, no default process, not eligible in the environment |
+    /// | the phase's | [`EngineError::PhaseFailed`]: the lifecycle phase's own exit code |
+    /// | 1 | anything else (I/O, unusable input, no engine) |
+    ///
+    /// ```
+    /// use libcnb_exec_env_test::EngineError;
+    /// let error = EngineError::NoDefaultProcess("out".into());
+    /// assert_eq!(error.exit_code(), 82);
+    /// ```
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::DetectFailed { errored: false, .. } => 20,
+            EngineError::DetectFailed { errored: true, .. } => 21,
+            EngineError::BuildpackFailed { .. } => 51,
+            EngineError::InvalidBuildpackOutput { .. } => 52,
+            EngineError::NoSuchProcess { .. }
+            | EngineError::NoDefaultProcess(_)
+            | EngineError::NotEligible { .. } => 82,
+            EngineError::PhaseFailed { code, .. } => {
+                code.parse().ok().filter(|code| *code != 0).unwrap_or(1)
+            }
+            _ => 1,
+        }
     }
 
     /// The phases' output carried by a build failure, if any.

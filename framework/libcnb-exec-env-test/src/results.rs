@@ -75,7 +75,8 @@ pub struct PhaseOutput {
 pub enum DetectOutcome {
     /// `bin/detect` exited 0.
     Pass,
-    /// `bin/detect` exited 100 (or 0 with a plan that could not be resolved).
+    /// `bin/detect` exited 100. (A buildpack whose `bin/detect` passed but whose plan could
+    /// not be resolved is `Pass`, and left out of the group.)
     Fail,
     /// `bin/detect` exited with another code: an error.
     Error(i32),
@@ -128,6 +129,10 @@ pub enum LayerState {
     /// Kept in the cache for another execution environment (its `[metadata] exec-env` does not
     /// include the current one): not exported, not on the build path.
     Retained,
+    /// Written with every type false (no `[types]`, or all `false`): the lifecycle renames
+    /// its directory `<layer>.ignore` (`buildpack/build.go` `renameLayerDirIfNeeded`); neither
+    /// exported, cached nor on the build path.
+    Ignored,
 }
 
 impl std::fmt::Display for LayerState {
@@ -136,6 +141,7 @@ impl std::fmt::Display for LayerState {
             LayerState::Created => "created",
             LayerState::Restored => "restored",
             LayerState::Retained => "retained for another env",
+            LayerState::Ignored => "ignored (no types)",
         })
     }
 }
@@ -191,7 +197,8 @@ pub struct BuildReport {
     pub group: Vec<String>,
     /// The resolved plan entries.
     pub plan: Vec<PlanEntryReport>,
-    /// The layers at the end of the build, per buildpack, in group order.
+    /// The layers at the end of the build, per buildpack, in group order: every `<layer>.toml`
+    /// a buildpack left, [`LayerState::Ignored`] ones included.
     pub layers: Vec<LayerReport>,
     /// The processes of the image, merged (later buildpacks override earlier ones of the same
     /// type).

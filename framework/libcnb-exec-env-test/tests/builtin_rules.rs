@@ -333,9 +333,11 @@ fn cache_restore_and_eviction() {
             "{}",
             ctx.build_output
         );
-        // Restored but left without [types]: ignored (renamed <layer>.ignore), not reported,
-        // not cached again.
-        assert!(ctx.layer("t/cache", "deps").is_none());
+        // Restored but left without [types]: ignored (renamed <layer>.ignore), reported as
+        // such, not cached again.
+        let deps = ctx.layer("t/cache", "deps").expect("reported");
+        assert_eq!(deps.state, LayerState::Ignored);
+        assert!(!deps.launch && !deps.build && !deps.cache);
     });
     LocalRunner::default().build(build(), |ctx| {
         assert!(

@@ -221,7 +221,7 @@ fn clear_errors() {
         &out,
     ]);
     let (_, stderr) = text(&failed);
-    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(failed.status.code(), Some(20), "{stderr}");
     assert!(
         stderr.contains("no buildpack group passed detection in the production environment")
             && stderr.contains("cli/nope@1.0.0: failed (exit 100)")
@@ -251,7 +251,7 @@ fn clear_errors() {
         &out,
     ]);
     let (_, stderr) = text(&failed);
-    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(failed.status.code(), Some(51), "{stderr}");
     assert!(
         stderr.contains("oh no")
             && stderr.contains("buildpack cli/broken failed: bin/build exited with 9"),
@@ -263,4 +263,215 @@ fn clear_errors() {
     assert!(text(&usage).1.contains("unknown option --bogus"));
     let bad_env = cnb_local(&["build", &app, "--exec-env", "a/b"]);
     assert!(text(&bad_env).1.contains("'/'"), "{}", text(&bad_env).1);
+}
+
+/// The engines `--engine` can name here: `builtin`, and `lifecycle` when installed.
+fn engines() -> Vec<&'static str> {
+    let mut engines = vec!["builtin"];
+    if libcnb_exec_env_test::lifecycle::available() {
+        engines.push("lifecycle");
+    }
+    engines
+}
+
+/// `cnb-local` exits with the lifecycle's own codes (`platform/exit.go`), whichever engine runs:
+/// 20 no group passed detection, 21 a `bin/detect` errored, 51 a `bin/build` failed, 52 invalid
+/// buildpack output, 82 a launch that cannot start its process; a launched process's own code.
+#[test]
+fn exit_codes_are_the_lifecycles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let str = |p: &Path| p.to_string_lossy().into_owned();
+    let fails = str(&buildpack(
+        tmp.path(),
+        "codes/fails",
+        "0.12",
+        "",
+        "exit 100",
+        "",
+    ));
+    let errs = str(&buildpack(
+        tmp.path(),
+        "codes/errs",
+        "0.12",
+        "",
+        "exit 3",
+        "",
+    ));
+    let broken = str(&buildpack(
+        tmp.path(),
+        "codes/broken",
+        "0.12",
+        "",
+        "",
+        "exit 9",
+    ));
+    let invalid = str(&buildpack(
+        tmp.path(),
+        "codes/invalid",
+        "0.12",
+        "",
+        "",
+        "printf 'launch = true\\n' > \"$1/deps.toml\"",
+    ));
+    let good = str(&buildpack(
+        tmp.path(),
+        "codes/good",
+        "0.12",
+        "",
+        "",
+        r#"cat > "$1/launch.toml" <<'L'
+[[processes]]
+type = "web"
+command = ["bash", "-c", "echo web; exit 7"]
+default = true
+
+[[processes]]
+type = "test"
+command = ["true"]
+exec-env = ["test"]
+L"#,
+    ));
+    for engine in engines() {
+        let cache = str(&tmp.path().join(format!("cache-{engine}")));
+        let out = str(&tmp.path().join(format!("out-{engine}")));
+        let build = |bp: &str| {
+            cnb_local(&[
+                "build",
+                &str(&app),
+                "--buildpack",
+                bp,
+                "--engine",
+                engine,
+                "--cache",
+                &cache,
+                "--out",
+                &out,
+                "--quiet",
+            ])
+        };
+        for (bp, code) in [(&fails, 20), (&errs, 21), (&broken, 51), (&invalid, 52)] {
+            let output = build(bp);
+            let (stdout, stderr) = text(&output);
+            assert_eq!(
+                output.status.code(),
+                Some(code),
+                "{engine} {bp}: {stdout}\n{stderr}"
+            );
+            assert!(!stderr.contains("Some("), "{engine}: {stderr}");
+        }
+        let good_build = build(&good);
+        assert!(
+            good_build.status.success(),
+            "{engine}: {}",
+            text(&good_build).1
+        );
+        let launched = cnb_local(&["launch", &out]);
+        assert_eq!(launched.status.code(), Some(7), "{engine}");
+        assert_eq!(text(&launched).0, "web\n");
+        for process in ["test", "nope"] {
+            let refused = cnb_local(&["launch", &out, process]);
+            assert_eq!(
+                refused.status.code(),
+                Some(82),
+                "{engine} {process}: {}",
+                text(&refused).1
+            );
+        }
+    }
+}
+
+/// The summary lists every layer a buildpack wrote, those whose types are all false too.
+#[test]
+fn summary_lists_every_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let bp = buildpack(
+        tmp.path(),
+        "sum/layers",
+        "0.12",
+        "",
+        "",
+        r#"mkdir -p "$1/scratch" "$1/runtime"
+printf '[metadata]\nnote = 1\n' > "$1/scratch.toml"
+printf '[types]\nlaunch = true\n' > "$1/runtime.toml""#,
+    );
+    for engine in engines() {
+        let output = cnb_local(&[
+            "build",
+            &app.to_string_lossy(),
+            "--buildpack",
+            &bp.to_string_lossy(),
+            "--engine",
+            engine,
+            "--cache",
+            &tmp.path().join(format!("cache-{engine}")).to_string_lossy(),
+            "--out",
+            &tmp.path().join(format!("out-{engine}")).to_string_lossy(),
+            "--quiet",
+        ]);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{engine}: {stderr}");
+        let line = |name: &str| {
+            stdout
+                .lines()
+                .find(|line| line.trim_start().starts_with(name))
+                .unwrap_or_else(|| panic!("{engine}: no layer {name} in\n{stdout}"))
+                .to_owned()
+        };
+        assert!(
+            line("scratch ").contains("ignored: no types"),
+            "{engine}: {stdout}"
+        );
+        assert!(line("runtime ").contains("launch"), "{engine}: {stdout}");
+    }
+}
+
+/// `launch --timeout SECS` ends the process and everything it started: a background
+/// grandchild holding the output pipe does not keep the launch waiting.
+#[test]
+fn launch_timeout_ends_the_process_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let bp = buildpack(
+        tmp.path(),
+        "slow/proc",
+        "0.12",
+        "",
+        "",
+        r#"cat > "$1/launch.toml" <<'L'
+[[processes]]
+type = "slow"
+command = ["bash", "-c", "echo started; sleep 20 & sleep 20; wait"]
+default = true
+L"#,
+    );
+    for engine in engines() {
+        let out = tmp.path().join(format!("out-{engine}"));
+        let built = cnb_local(&[
+            "build",
+            &app.to_string_lossy(),
+            "--buildpack",
+            &bp.to_string_lossy(),
+            "--engine",
+            engine,
+            "--cache",
+            &tmp.path().join(format!("cache-{engine}")).to_string_lossy(),
+            "--out",
+            &out.to_string_lossy(),
+            "--quiet",
+        ]);
+        assert!(built.status.success(), "{engine}: {}", text(&built).1);
+        let started = std::time::Instant::now();
+        let launched = cnb_local(&["launch", &out.to_string_lossy(), "--timeout", "0.3"]);
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{engine}: {took:?}"
+        );
+        assert_eq!(text(&launched).0, "started\n", "{engine}");
+        assert_eq!(launched.status.code(), Some(1), "{engine}: killed");
+        let bad = cnb_local(&["launch", &out.to_string_lossy(), "--timeout", "soon"]);
+        assert_eq!(bad.status.code(), Some(2));
+    }
 }

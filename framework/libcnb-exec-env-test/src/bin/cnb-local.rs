@@ -4,7 +4,8 @@
 //! ```text
 //! cnb-local build  <app> [--exec-env ENV] [--buildpack ID|DIR]... [--cache DIR] [--out DIR]
 //!                        [--engine auto|builtin|lifecycle|pack] [--env KEY=VALUE]... [--quiet]
-//! cnb-local launch <out> [PROCESS] [--exec-env ENV] [--env KEY=VALUE]... [-- ARGS...]
+//! cnb-local launch <out> [PROCESS] [--exec-env ENV] [--env KEY=VALUE]... [--timeout SECS]
+//!                        [-- ARGS...]
 //! cnb-local run    <app> [build options] [--process PROCESS] [-- ARGS...]
 //! ```
 
@@ -26,7 +27,8 @@ cnb-local: build apps with Cloud Native Buildpacks and run their processes, with
 USAGE:
   cnb-local build  <app> [--exec-env ENV] [--buildpack ID|DIR]... [--cache DIR] [--out DIR]
                          [--engine auto|builtin|lifecycle|pack] [--env KEY=VALUE]... [--quiet]
-  cnb-local launch <out> [PROCESS] [--exec-env ENV] [--env KEY=VALUE]... [-- ARGS...]
+  cnb-local launch <out> [PROCESS] [--exec-env ENV] [--env KEY=VALUE]... [--timeout SECS]
+                         [-- ARGS...]
   cnb-local run    <app> [build options] [--process PROCESS] [-- ARGS...]
 
   build   detect, restore, build and export <app> (like `pack build --exec-env ENV`)
@@ -49,7 +51,16 @@ OPTIONS:
   --env KEY=VALUE      build: a platform env var (like `pack build --env`); launch: a process env
                        var (like `docker run -e`)
   --process PROCESS    run: the process to launch
+  --timeout SECS       launch, run: end the process (and every process it started) after SECS
+                       seconds (fractions allowed)
   --quiet              do not stream buildpack output
+
+EXIT CODES (the lifecycle's own, platform/exit.go):
+  0 success; 2 bad usage; 20 detect: no group passed; 21 detect: a buildpack's bin/detect
+  errored; 51 build: a buildpack's bin/build failed; 52 build: invalid buildpack output (e.g. a
+  <layer>.toml); 82 launch: no such process, no default process, or not eligible in the
+  environment; launch/run: the process's own exit code (1 when killed); other lifecycle phase
+  failures: the phase's code; anything else: 1
 ";
 
 #[derive(Debug, Default)]
@@ -64,6 +75,7 @@ struct Args {
     env: BTreeMap<String, String>,
     process: Option<String>,
     quiet: bool,
+    timeout: Option<std::time::Duration>,
     trailing: Option<Vec<String>>,
 }
 
@@ -95,6 +107,17 @@ fn parse(raw: Vec<String>) -> Result<Args, String> {
                     .split_once('=')
                     .ok_or_else(|| format!("--env {pair:?}: expected KEY=VALUE"))?;
                 args.env.insert(key.to_owned(), val.to_owned());
+            }
+            "--timeout" => {
+                let text = value("--timeout")?;
+                let secs: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|secs: &f64| secs.is_finite() && *secs > 0.0)
+                    .ok_or_else(|| {
+                        format!("--timeout {text:?}: expected a positive number of seconds")
+                    })?;
+                args.timeout = Some(std::time::Duration::from_secs_f64(secs));
             }
             "--quiet" | "-q" => args.quiet = true,
             "--help" | "-h" => return Err(String::new()),
@@ -130,15 +153,57 @@ fn main() -> ExitCode {
         "build" => build(&args, &args.exec_env.clone().unwrap_or_default()).map(|_| 0),
         "launch" => launch(&args),
         "run" => run(&args),
-        other => Err(format!(
+        other => Err(Failure::new(format!(
             "unknown command {other:?}: expected build, launch or run"
-        )),
+        ))),
     };
     match result {
-        Ok(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+        Ok(code) => exit_code(code),
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            exit_code(failure.code)
+        }
+    }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// A failed command: what to print, and the exit code ([`EngineError::exit_code`]).
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    code: i32,
+}
+
+impl Failure {
+    /// A failure with exit code 1.
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(error: EngineError) -> Self {
+        Self {
+            code: error.exit_code(),
+            message: error.to_string(),
         }
     }
 }
@@ -256,14 +321,14 @@ fn absolute(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn build(args: &Args, exec_env: &ExecEnv) -> Result<(BuildReport, Engine), String> {
+fn build(args: &Args, exec_env: &ExecEnv) -> Result<(BuildReport, Engine), Failure> {
     let app = args
         .positional
         .first()
         .ok_or("missing <app>: the application directory to build")?;
     let app_dir = PathBuf::from(app);
     if !app_dir.is_dir() {
-        return Err(EngineError::MissingAppDir(app_dir).to_string());
+        return Err(EngineError::MissingAppDir(app_dir).into());
     }
     let app_dir = absolute(&app_dir);
     let state = state_dir(&app_dir);
@@ -276,7 +341,7 @@ fn build(args: &Args, exec_env: &ExecEnv) -> Result<(BuildReport, Engine), Strin
         .clone()
         .map_or_else(|| state.join("image"), |o| absolute_new(&o));
     let references = buildpack_references(args)?;
-    let order = resolve_order(&references).map_err(|e| e.to_string())?;
+    let order = resolve_order(&references)?;
     let engine = args.engine.resolve();
     eprintln!("{}", engine_line(args.engine, engine));
     let request = BuildRequest {
@@ -302,24 +367,30 @@ fn build(args: &Args, exec_env: &ExecEnv) -> Result<(BuildReport, Engine), Strin
             print_summary(&report, &cache_dir, args.engine, engine);
             Ok((report, engine))
         }
-        Err(EngineError::BuildpackFailed {
-            buildpack_id,
-            code,
-            output,
-        }) => {
-            if args.quiet {
-                eprintln!("{output}");
-            }
-            Err(format!(
-                "buildpack {buildpack_id} failed: bin/build exited with {code} (its output is above)"
-            ))
+        Err(error) => {
+            let code = error.exit_code();
+            let message = match error {
+                EngineError::BuildpackFailed {
+                    buildpack_id,
+                    code,
+                    output,
+                } => {
+                    if args.quiet {
+                        eprintln!("{output}");
+                    }
+                    format!(
+                        "buildpack {buildpack_id} failed: bin/build exited with {code} (its output is above)"
+                    )
+                }
+                EngineError::DetectFailed {
+                    exec_env, details, ..
+                } => format!(
+                    "no buildpack group passed detection in the {exec_env} environment. Each buildpack:\n{details}"
+                ),
+                error => error.to_string(),
+            };
+            Err(Failure { message, code })
         }
-        Err(EngineError::DetectFailed {
-            exec_env, details, ..
-        }) => Err(format!(
-            "no buildpack group passed detection in the {exec_env} environment. Each buildpack:\n{details}"
-        )),
-        Err(error) => Err(error.to_string()),
     }
 }
 
@@ -395,6 +466,7 @@ fn print_summary(report: &BuildReport, cache_dir: &Path, asked: Engine, resolved
             let state = match layer.state {
                 LayerState::Created => "created".to_owned(),
                 LayerState::Restored => "restored".to_owned(),
+                LayerState::Ignored => "ignored: no types (not exported, not cached)".to_owned(),
                 LayerState::Retained => format!(
                     "retained for {}",
                     layer
@@ -461,7 +533,7 @@ fn shell_words(command: &[String], args: &[String]) -> String {
         .join(" ")
 }
 
-fn launch(args: &Args) -> Result<i32, String> {
+fn launch(args: &Args) -> Result<i32, Failure> {
     let out = args
         .positional
         .first()
@@ -474,7 +546,10 @@ fn launch(args: &Args) -> Result<i32, String> {
     let image_dir = absolute(Path::new(out));
     let engine = if image_dir.join("image.toml").is_file() {
         Engine::Builtin
-    } else if image_dir.join(libcnb_exec_env_test::pack::IMAGE_FILE).is_file() {
+    } else if image_dir
+        .join(libcnb_exec_env_test::pack::IMAGE_FILE)
+        .is_file()
+    {
         Engine::Pack
     } else {
         Engine::Lifecycle
@@ -488,7 +563,7 @@ fn launch_image(
     process: Option<String>,
     exec_env: Option<ExecEnv>,
     args: &Args,
-) -> Result<i32, String> {
+) -> Result<i32, Failure> {
     let request = LaunchRequest {
         image_dir,
         process,
@@ -499,9 +574,9 @@ fn launch_image(
             BTreeMap::new()
         },
         args: args.trailing.clone(),
-        timeout: None,
+        timeout: args.timeout,
     };
-    let result = run_launch(engine, &request).map_err(|e| e.to_string())?;
+    let result = run_launch(engine, &request)?;
     print_launch(&result);
     Ok(result.exit_code.unwrap_or(1))
 }
@@ -540,7 +615,7 @@ fn print_launch(result: &LaunchResult) {
     }
 }
 
-fn run(args: &Args) -> Result<i32, String> {
+fn run(args: &Args) -> Result<i32, Failure> {
     let exec_env = args.exec_env.clone().unwrap_or(ExecEnv::Test);
     let (report, engine) = build(args, &exec_env)?;
     let process = args.process.clone().or_else(|| {

@@ -17,6 +17,7 @@ use crate::engine::{BuildRequest, EngineError, GroupEntry};
 use crate::results::LayerState;
 use libcnb_exec_env::Launch;
 use libcnb_exec_env::exec_env::ExecEnvSelector;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A layer at the end of the build.
@@ -34,6 +35,9 @@ pub(crate) struct BuiltLayer {
 pub(crate) struct BuiltBuildpack {
     pub(crate) entry: GroupEntry,
     pub(crate) launch: Launch,
+    /// Each process type's `exec-env` as written (`["*"]` stays `["*"]`), for the image's
+    /// build metadata; types without one are absent.
+    pub(crate) exec_envs: BTreeMap<String, Vec<String>>,
 }
 
 /// The build phase's result.
@@ -134,10 +138,11 @@ pub(crate) fn build(
             .collect();
         plan::filter_met(&mut entries, &met);
 
-        let launch = read_launch(id, &bp_layers.join("launch.toml"))?;
+        let (launch, exec_envs) = read_launch(id, &bp_layers.join("launch.toml"))?;
         built.buildpacks.push(BuiltBuildpack {
             entry: entry.clone(),
             launch,
+            exec_envs,
         });
     }
     Ok(built)
@@ -145,8 +150,12 @@ pub(crate) fn build(
 
 /// Reads `launch.toml` as the lifecycle does (`buildpack/build.go` `readOutputFilesBp`): unknown
 /// keys are ignored (its TOML decoder drops them), two defaults are an error, and a repeated
-/// process type simply replaces the earlier one (`processMap.add`).
-fn read_launch(buildpack_id: &str, path: &Path) -> Result<Launch, EngineError> {
+/// process type simply replaces the earlier one (`processMap.add`). Also returns each process
+/// type's `exec-env` list as written (the lifecycle keeps it so, `launch/launch.go`).
+fn read_launch(
+    buildpack_id: &str,
+    path: &Path,
+) -> Result<(Launch, BTreeMap<String, Vec<String>>), EngineError> {
     const PROCESS_KEYS: [&str; 6] = [
         "type",
         "command",
@@ -163,7 +172,7 @@ fn read_launch(buildpack_id: &str, path: &Path) -> Result<Launch, EngineError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Launch::default());
+            return Ok((Launch::default(), BTreeMap::new()));
         }
         Err(error) => return Err(invalid(error.to_string())),
     };
@@ -175,6 +184,29 @@ fn read_launch(buildpack_id: &str, path: &Path) -> Result<Launch, EngineError> {
     {
         for process in processes.iter_mut().filter_map(toml::Value::as_table_mut) {
             process.retain(|key, _| PROCESS_KEYS.contains(&key));
+        }
+    }
+    let mut exec_envs = BTreeMap::new();
+    for process in table
+        .get("processes")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(kind) = process.get("type").and_then(toml::Value::as_str) else {
+            continue;
+        };
+        // A repeated type replaces the earlier one, its exec-env included.
+        exec_envs.remove(kind);
+        if let Some(list) = process.get("exec-env").and_then(toml::Value::as_array) {
+            let names: Vec<String> = list
+                .iter()
+                .filter_map(toml::Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            if !names.is_empty() {
+                exec_envs.insert(kind.to_owned(), names);
+            }
         }
     }
     let mut launch: Launch = table
@@ -198,11 +230,12 @@ fn read_launch(buildpack_id: &str, path: &Path) -> Result<Launch, EngineError> {
         unique.push(process);
     }
     launch.processes = unique;
-    Ok(launch)
+    Ok((launch, exec_envs))
 }
 
 /// Reads every `<layer>.toml` of a buildpack (lifecycle `eachLayer`: `*.toml` files but
-/// `launch.toml`, `build.toml`, `store.toml`), in name order.
+/// `launch.toml`, `build.toml`, `store.toml`), in order of their *file* names, as `os.ReadDir`
+/// lists them (`tool-x.toml` before `tool.toml`): the order their build env is applied in.
 #[allow(clippy::too_many_lines)] // the lifecycle's per-layer decisions, in one place
 fn process_layers(
     request: &BuildRequest,
@@ -227,7 +260,7 @@ fn process_layers(
         })
         .filter(|name| !["launch", "build", "store"].contains(&name.as_str()))
         .collect();
-    names.sort();
+    names.sort_by_cached_key(|name| format!("{name}.toml"));
     let mut layers = Vec::new();
     for name in names {
         let toml_path = bp_layers.join(format!("{name}.toml"));
@@ -238,18 +271,7 @@ fn process_layers(
         };
         let text = std::fs::read_to_string(&toml_path).map_err(|e| invalid(e.to_string()))?;
         let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        let flag = |key: &str| {
-            table
-                .get("types")
-                .and_then(|types| types.get(key))
-                .and_then(toml::Value::as_bool)
-                .unwrap_or(false)
-        };
-        let types = CachedLayer {
-            launch: flag("launch"),
-            build: flag("build"),
-            cache: flag("cache"),
-        };
+        let types = layer_types(&table).map_err(invalid)?;
         let exec_env: Option<Vec<String>> = table
             .get("metadata")
             .and_then(|metadata| metadata.get(libcnb_exec_env::layers::EXEC_ENV_METADATA_KEY))
@@ -268,7 +290,14 @@ fn process_layers(
                     EngineError::io(format!("cannot rename {} to .ignore", dir.display())),
                 )?;
             }
-            // Neither exported, cached nor on the build path: not part of the result.
+            // Neither exported, cached nor on the build path: reported, nothing more.
+            layers.push(BuiltLayer {
+                buildpack_id: buildpack_id.to_owned(),
+                name,
+                types,
+                exec_env,
+                state: LayerState::Ignored,
+            });
             continue;
         } else if types.launch && !dir.is_dir() {
             // phase/exporter.go: a launch layer without a directory is reused from the
@@ -316,6 +345,44 @@ fn process_layers(
         });
     }
     Ok(layers)
+}
+
+/// The `[types]` of a `<layer>.toml`, as the lifecycle decodes them
+/// (`buildpack/layermetadata.go` `Decode`): `launch`, `build` or `cache` at the top level fail
+/// the build ("should be in the types table"), and so does a `types` that is not a table or a
+/// flag that is not a boolean (its TOML decoder's type error). Other keys are ignored.
+pub(crate) fn layer_types(table: &toml::Table) -> Result<CachedLayer, String> {
+    if let Some(key) = ["launch", "build", "cache"]
+        .into_iter()
+        .find(|key| table.contains_key(*key))
+    {
+        return Err(format!(
+            "`{key}` is at the top level: the launch, cache and build flags should be in the types table"
+        ));
+    }
+    let types = match table.get("types") {
+        None => return Ok(CachedLayer::default()),
+        Some(toml::Value::Table(types)) => types,
+        Some(other) => {
+            return Err(format!(
+                "`types` must be a table, not the {} {other}",
+                other.type_str()
+            ));
+        }
+    };
+    let flag = |key: &str| match types.get(key) {
+        None => Ok(false),
+        Some(toml::Value::Boolean(value)) => Ok(*value),
+        Some(other) => Err(format!(
+            "`types.{key}` must be a boolean, not the {} {other}",
+            other.type_str()
+        )),
+    };
+    Ok(CachedLayer {
+        launch: flag("launch")?,
+        build: flag("build")?,
+        cache: flag("cache")?,
+    })
 }
 
 fn read_unmet(buildpack_id: &str, path: &Path) -> Result<Vec<String>, EngineError> {
@@ -429,7 +496,7 @@ mod fuzz {
             let path = tmp.path().join("launch.toml");
             std::fs::write(&path, format!("{extra}{}", processes.concat())).unwrap();
             match read_launch("a/b", &path) {
-                Ok(launch) => {
+                Ok((launch, _)) => {
                     let types: std::collections::BTreeSet<_> =
                         launch.processes.iter().map(|p| p.r#type.to_string()).collect();
                     prop_assert_eq!(types.len(), launch.processes.len());

@@ -181,6 +181,10 @@ pub(crate) fn detect(
     }
     Err(EngineError::DetectFailed {
         exec_env: request.exec_env.clone(),
+        // phase/detector.go: a failed detection in which a buildpack errored is ErrBuildpack.
+        errored: reports
+            .iter()
+            .any(|r| matches!(r.outcome, DetectOutcome::Error(_))),
         details,
         output: log.take(),
     })

@@ -132,7 +132,11 @@ pub(crate) fn export(
                     args: process.args.clone(),
                     working_dir,
                     buildpack_id: buildpack.entry.buildpack.id.clone(),
-                    exec_env: process.exec_env.to_list().unwrap_or_default(),
+                    exec_env: buildpack
+                        .exec_envs
+                        .get(&process.r#type.to_string())
+                        .cloned()
+                        .unwrap_or_default(),
                 },
             );
         }
@@ -162,10 +166,17 @@ pub(crate) fn export(
         "io.buildpacks.build.metadata".to_owned(),
         serde_json::json!({
             "buildpacks": metadata.buildpacks.iter().map(|bp| serde_json::json!({"id": bp.id, "version": bp.version})).collect::<Vec<_>>(),
-            "processes": metadata.processes.iter().map(|p| serde_json::json!({
-                "type": p.r#type, "command": p.command, "args": p.args,
-                "buildpackID": p.buildpack_id, "exec-env": p.exec_env,
-            })).collect::<Vec<_>>(),
+            "processes": metadata.processes.iter().map(|p| {
+                let mut process = serde_json::json!({
+                    "type": p.r#type, "command": p.command, "args": p.args,
+                    "buildpackID": p.buildpack_id,
+                });
+                // launch/launch.go: `exec-env,omitempty`, the list as written otherwise.
+                if !p.exec_env.is_empty() {
+                    process["exec-env"] = serde_json::json!(p.exec_env);
+                }
+                process
+            }).collect::<Vec<_>>(),
         })
         .to_string(),
     );

@@ -27,7 +27,6 @@ use crate::results::{TestReport, TestResultsFile, TestResultsFormat};
 use libcnb_exec_env::ExecEnv;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -68,19 +67,23 @@ pub(crate) fn read_image(image_dir: &Path) -> Result<(ImageMetadata, ImageConfig
     Ok((metadata, config))
 }
 
-/// Picks the process: by type, or the default; checks its eligibility.
+/// Picks the process: by type, or the default; checks its eligibility. With neither a type
+/// nor a default, the user's arguments are the command (`launch/process.go`
+/// `userProvidedProcess`): see [`user_process`].
 pub(crate) fn select_process(
     image_dir: &Path,
     metadata: &ImageMetadata,
     wanted: Option<&str>,
     exec_env: Option<&ExecEnv>,
+    user_args: Option<&[String]>,
 ) -> Result<ImageProcess, EngineError> {
-    let name = match wanted {
-        Some(name) => name.to_owned(),
-        None => metadata
-            .default_process
-            .clone()
-            .ok_or_else(|| EngineError::NoDefaultProcess(image_dir.to_path_buf()))?,
+    let name = match (wanted, metadata.default_process.as_deref()) {
+        (Some(name), _) | (None, Some(name)) => name.to_owned(),
+        (None, None) => {
+            return user_args
+                .and_then(user_process)
+                .ok_or_else(|| EngineError::NoDefaultProcess(image_dir.to_path_buf()));
+        }
     };
     let process = metadata
         .processes
@@ -114,6 +117,50 @@ pub(crate) fn select_process(
     Ok(process.clone())
 }
 
+/// The process the launcher makes of the user's arguments when there is no default process
+/// (`launch/process.go` `userProvidedProcess`): `-- <cmd> <args>` runs `<cmd>` directly,
+/// anything else runs through bash (`launch/bash.go`): a single argument as a bash script,
+/// several as tokens, each evaluated by the shell (`bashCommandWithTokens`). `None` without
+/// arguments ("when there is no default process a command is required").
+fn user_process(args: &[String]) -> Option<ImageProcess> {
+    let process = |command: Vec<String>| ImageProcess {
+        r#type: String::new(),
+        command,
+        args: Vec::new(),
+        working_dir: None,
+        buildpack_id: String::new(),
+        exec_env: Vec::new(),
+    };
+    match args {
+        [] => None,
+        [dashes, direct @ ..] if dashes == "--" && !direct.is_empty() => {
+            Some(process(direct.to_vec()))
+        }
+        [script] => Some(process(vec![
+            "bash".to_owned(),
+            "-c".to_owned(),
+            r#"exec bash -c "$@""#.to_owned(),
+            "launcher".to_owned(),
+            script.clone(),
+        ])),
+        [command, rest @ ..] => {
+            let mut tokens = r#""$(eval echo \"$0\")""#.to_owned();
+            for index in 1..=rest.len() {
+                let _ = write!(tokens, r#" "$(eval echo \"${{{index}}}\")""#);
+            }
+            let mut words = vec![
+                "bash".to_owned(),
+                "-c".to_owned(),
+                format!(r#"exec bash -c '{tokens}' "${{@:1}}""#),
+                "launcher".to_owned(),
+                command.clone(),
+            ];
+            words.extend(rest.iter().cloned());
+            Some(process(words))
+        }
+    }
+}
+
 /// Launches a process of an exported image.
 ///
 /// # Errors
@@ -126,7 +173,10 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         &metadata,
         request.process.as_deref(),
         request.exec_env.as_ref(),
+        request.args.as_deref(),
     )?;
+    // A user-provided process (no type): its arguments are in its command already.
+    let user_provided = process.r#type.is_empty();
     let app_dir = request.image_dir.join("workspace");
     let layers_dir = request.image_dir.join("layers");
 
@@ -147,7 +197,9 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         }
         for layer in &layers {
             let mut dirs = vec![layer.join("env"), layer.join("env.launch")];
-            dirs.push(layer.join("env.launch").join(&process.r#type));
+            if !user_provided {
+                dirs.push(layer.join("env.launch").join(&process.r#type));
+            }
             for env_dir in dirs {
                 env.add_env_dir(&env_dir).map_err(EngineError::io(format!(
                     "cannot read env files in {}",
@@ -157,7 +209,11 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         }
     }
 
-    let args = request.args.clone().unwrap_or_else(|| process.args.clone());
+    let args = if user_provided {
+        Vec::new()
+    } else {
+        request.args.clone().unwrap_or_else(|| process.args.clone())
+    };
     let working_dir = process
         .working_dir
         .as_ref()
@@ -174,41 +230,21 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         .args(&args)
         .current_dir(&working_dir)
         .env_clear()
-        .envs(&env.vars)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+        .envs(&env.vars);
     let started = Instant::now();
-    let mut child = command.spawn().map_err(EngineError::io(format!(
-        "cannot start process `{}` ({program}) in {}",
-        process.r#type,
-        working_dir.display()
-    )))?;
-    let stdout = child.stdout.take().map(reader_thread);
-    let stderr = child.stderr.take().map(reader_thread);
-    let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(EngineError::io("cannot wait for the process"))?
-        {
-            break Some(status);
-        }
-        if request
-            .timeout
-            .is_some_and(|timeout| started.elapsed() >= timeout)
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
+    let run = crate::platform::process::run(
+        command,
+        crate::engine::Progress::Quiet,
+        request.timeout,
+        &format!(
+            "process `{}` ({program}) in {}",
+            process.r#type,
+            working_dir.display()
+        ),
+    )?;
     let duration = started.elapsed();
-    let join = |handle: Option<std::thread::JoinHandle<String>>| {
-        handle.and_then(|h| h.join().ok()).unwrap_or_default()
-    };
-    let mut stderr_text = join(stderr);
-    if status.is_none() {
+    let mut stderr_text = run.stderr;
+    if run.timed_out {
         let _ = writeln!(
             stderr_text,
             "\ncnb-local: process `{}` killed after {:?}",
@@ -216,7 +252,7 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
             request.timeout.unwrap_or_default()
         );
     }
-    let exit_code = status.and_then(|status| status.code());
+    let exit_code = run.code;
     let test = (process.r#type == "test").then(|| TestReport {
         passed: exit_code == Some(0),
         duration,
@@ -227,18 +263,10 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     Ok(LaunchResult {
         process_type: process.r#type,
         exit_code,
-        stdout: join(stdout),
+        stdout: run.stdout,
         stderr: stderr_text,
         duration,
         test,
-    })
-}
-
-fn reader_thread(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stream.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
     })
 }
 

@@ -9,6 +9,7 @@
 //! real image.
 
 mod builder;
+pub(crate) use builder::layer_types;
 mod detector;
 pub(crate) mod env_files;
 mod exporter;
@@ -306,11 +307,13 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         Ok(detected) => detected,
         Err(EngineError::DetectFailed {
             exec_env,
+            errored,
             details,
             output,
         }) => {
             return Err(EngineError::DetectFailed {
                 exec_env,
+                errored,
                 details,
                 output: all_output(&phases, &output),
             });

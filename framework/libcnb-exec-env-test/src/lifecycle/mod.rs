@@ -27,7 +27,7 @@ use crate::results::{
 use libcnb_exec_env::ExecEnv;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -171,6 +171,8 @@ fn remove_dir(path: &Path) -> Result<(), EngineError> {
 /// to a user that cannot enter the install directory, e.g. under `/root`) copies in the system
 /// temp directory, made once per installed build.
 fn stage_binaries(bin_dir: &Path, user: &user::RunUser) -> Result<PathBuf, EngineError> {
+    // Partial directories are unique per thread too: tests build in parallel threads.
+    static STAGING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     if ["lifecycle", "launcher"]
         .iter()
         .all(|bin| user.can_reach(&bin_dir.join(bin)))
@@ -193,7 +195,11 @@ fn stage_binaries(bin_dir: &Path, user: &user::RunUser) -> Result<PathBuf, Engin
     {
         return Ok(staged);
     }
-    let partial = staged.with_extension(format!("partial-{}", std::process::id()));
+    let partial = staged.with_extension(format!(
+        "partial-{}-{}",
+        std::process::id(),
+        STAGING.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     remove_dir(&partial)?;
     mkdirs(&partial)?;
     for bin in ["lifecycle", "launcher"] {
@@ -225,14 +231,24 @@ fn run_combined(
     progress: Progress,
     what: &str,
 ) -> Result<PhaseRun, EngineError> {
+    const TEXT_FILE_BUSY: i32 = 26;
     let (reader, writer) = std::io::pipe().map_err(io(format!("cannot run {what}")))?;
     let writer2 = writer
         .try_clone()
         .map_err(io(format!("cannot run {what}")))?;
     command.stdin(Stdio::null()).stdout(writer).stderr(writer2);
-    let mut child = command
-        .spawn()
-        .map_err(io(format!("cannot start {what}")))?;
+    // ETXTBSY: a child forked by another thread while the binaries were being staged still
+    // holds them open for writing until it execs; that passes within moments.
+    let mut attempts = 0;
+    let mut child = loop {
+        match command.spawn() {
+            Err(error) if error.raw_os_error() == Some(TEXT_FILE_BUSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => break result.map_err(io(format!("cannot start {what}")))?,
+        }
+    };
     drop(command);
     let mut output = String::new();
     let mut lines = std::io::BufReader::new(reader);
@@ -550,9 +566,11 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
             .map(|d| format!("{}@{}: {:?}", d.buildpack_id, d.version, d.outcome))
             .collect::<Vec<_>>()
             .join("\n");
+        let code = run.code.unwrap_or(20);
         return Err(EngineError::DetectFailed {
             exec_env: request.exec_env.clone(),
-            details: format!("{details}\n(lifecycle detector exit code {:?})", run.code),
+            errored: code == 21,
+            details: format!("{details}\n(the lifecycle's detector exited with {code})"),
             output: runner.output(),
         });
     }
@@ -781,58 +799,113 @@ fn reference_safe(path: &Path) -> bool {
     })
 }
 
-/// A failed builder run: the buildpack whose `bin/build` ran last, and its exit status.
+/// A failed builder run, as what it is:
+///
+/// - a buildpack's `bin/build` failed (the builder says `exit status <n>`, and exits 51):
+///   [`EngineError::BuildpackFailed`] with the buildpack's exit code;
+/// - `bin/build` succeeded but the builder refused what it wrote (exit 52, `BuildError`): a
+///   `<layer>.toml`, `launch.toml` or `build.toml` it could not decode. The builder's error does
+///   not always name the file (a TOML type error does not), so the buildpack's files are checked
+///   in the builder's order to name it: [`EngineError::InvalidBuildpackOutput`], its reason
+///   ending with the builder's own error;
+/// - anything else: [`EngineError::PhaseFailed`] for the `build` phase, with its exit code.
 fn build_failure(run: &PhaseRun, output: String, layers: &Path) -> EngineError {
     let buildpack_id = run
         .output
         .lines()
         .filter_map(|line| line.strip_prefix("Running build for buildpack "))
         .next_back()
-        .map_or_else(
-            || "(unknown: see the builder output)".to_owned(),
-            |el| el.rsplit_once('@').map_or(el, |(id, _)| id).to_owned(),
-        );
-    let code = run.output.lines().rev().find_map(|line| {
+        .map(|el| el.rsplit_once('@').map_or(el, |(id, _)| id).to_owned());
+    let bin_build_code = run.output.lines().rev().find_map(|line| {
         line.split_once("exit status ")
             .map(|(_, code)| code.trim().to_owned())
     });
-    // The buildpack's bin/build succeeded, and the builder failed reading what it wrote
-    // ("failed to decode layer metadata file" or "toml: line 2 ... incompatible types", without
-    // naming the file): name
-    // the file, as the built-in engine does.
-    if code.is_none()
-        && let Some(lifecycle_error) = run
-            .output
-            .lines()
-            .rev()
-            .find(|line| line.starts_with("ERROR: ") && line.contains("toml"))
-    {
-        let bp_layers = layers.join(buildpack_id.replace('/', "_"));
-        for file in ["launch.toml", "build.toml"] {
-            let path = bp_layers.join(file);
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let reason = match toml::from_str::<toml::Table>(&text) {
-                Err(error) => format!("{} ({lifecycle_error})", error.message().trim()),
-                Ok(_) if file == "launch.toml" => {
-                    format!("a key of the wrong type ({lifecycle_error})")
-                }
-                Ok(_) => continue,
-            };
-            return EngineError::InvalidBuildpackOutput {
-                buildpack_id,
-                path,
-                reason,
-            };
-        }
+    if let (Some(buildpack_id), Some(code)) = (&buildpack_id, bin_build_code) {
+        return EngineError::BuildpackFailed {
+            buildpack_id: buildpack_id.clone(),
+            code,
+            output,
+        };
     }
-    let code = code.unwrap_or_else(|| format!("(builder exit code {:?})", run.code));
-    EngineError::BuildpackFailed {
-        buildpack_id,
-        code,
+    let phase_code = run
+        .code
+        .map_or_else(|| "a signal".to_owned(), |code| code.to_string());
+    let lifecycle_error = run
+        .output
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("ERROR: "))
+        .unwrap_or("(no error message)");
+    if let Some(buildpack_id) = buildpack_id
+        && let Some((path, reason)) = invalid_output(
+            &layers.join(report::escape_id(&buildpack_id)),
+            lifecycle_error,
+        )
+    {
+        return EngineError::InvalidBuildpackOutput {
+            buildpack_id,
+            path,
+            reason: format!(
+                "{reason} (the lifecycle's builder exited with {phase_code}: {lifecycle_error})"
+            ),
+        };
+    }
+    EngineError::PhaseFailed {
+        phase: Phase::Build.to_string(),
+        code: phase_code,
         output,
     }
+}
+
+/// The first file of a buildpack's output the builder cannot decode, in the order it reads
+/// them (`buildpack/build.go`: `eachLayer` decodes every `*.toml` by file name as layer
+/// metadata, `launch.toml` and `build.toml` included; then it reads `launch.toml` and
+/// `build.toml` for what they are), and why. A `launch.toml` that parses is blamed only when the builder's error
+/// speaks of TOML or processes (`multiple default process types aren't allowed`).
+fn invalid_output(bp_layers: &Path, lifecycle_error: &str) -> Option<(PathBuf, String)> {
+    let mut files: Vec<String> = std::fs::read_dir(bp_layers)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_dir()))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        // `eachLayer` decodes every `*.toml`, launch.toml and build.toml included.
+        .filter(|name| Path::new(name).extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    for name in files {
+        let path = bp_layers.join(&name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let reason = match toml::from_str::<toml::Table>(&text) {
+            Err(error) => error.message().trim().to_owned(),
+            Ok(table) => match crate::builtin::layer_types(&table) {
+                Err(reason) => reason,
+                Ok(_) => continue,
+            },
+        };
+        return Some((path, reason));
+    }
+    for file in ["launch.toml", "build.toml"] {
+        let path = bp_layers.join(file);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let reason = match toml::from_str::<toml::Table>(&text) {
+            Err(error) => error.message().trim().to_owned(),
+            Ok(_)
+                if file == "launch.toml"
+                    && (lifecycle_error.contains("toml")
+                        || lifecycle_error.contains("process")) =>
+            {
+                "the builder refused it".to_owned()
+            }
+            Ok(_) => continue,
+        };
+        return Some((path, reason));
+    }
+    None
 }
 
 /// Path prefixes of the image mapped to directories on this machine.
@@ -865,11 +938,16 @@ fn default_process_of(entrypoint: &[String]) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The image config, and where a launch finds the image's files: at the build paths themselves
-/// when the work directory still holds this image (as in a container, absolute paths written
-/// at build time stay valid), else in the stand-in (an earlier build of a cache that has been
-/// built again since). Returns the config, the path moves, and the directory holding `cnb/`.
-fn read_image_meta(out: &Path) -> Result<(serde_json::Value, Moves, PathBuf), EngineError> {
+/// The image config, and where a launch finds the image's files: always at the build paths
+/// themselves (as in a container, absolute paths written at build time stay valid). When the
+/// work directory no longer holds this image (another build with the cache ran since, even a
+/// failed one), the image is put back there from the stand-in first, under the cache's lock, so
+/// every launch of an image runs in the same place. Returns the config, the path moves, and the
+/// directory holding `cnb/`.
+fn read_image_meta(
+    out: &Path,
+    user: &user::RunUser,
+) -> Result<(serde_json::Value, Moves, PathBuf), EngineError> {
     let meta_dir = out.join(IMAGE_META_DIR);
     let read = |name: &str| -> Result<serde_json::Value, EngineError> {
         let path = meta_dir.join(name);
@@ -891,10 +969,39 @@ fn read_image_meta(out: &Path) -> Result<(serde_json::Value, Moves, PathBuf), En
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let in_place = !image_id.is_empty()
-        && std::fs::read_to_string(work.join(IMAGE_ID_FILE)).is_ok_and(|id| id == image_id);
-    let base = if in_place { work } else { out.to_path_buf() };
-    Ok((config, image_moves(&layers_dir, &app_dir, &base), base))
+    let in_place =
+        || std::fs::read_to_string(work.join(IMAGE_ID_FILE)).is_ok_and(|id| id == image_id);
+    if image_id.is_empty() || layers_dir.as_os_str().is_empty() {
+        // Not written by this engine's build: run in the stand-in.
+        let base = out.to_path_buf();
+        return Ok((config, image_moves(&layers_dir, &app_dir, &base), base));
+    }
+    if !in_place() {
+        // `<cache>/lifecycle/work`: the lock is the builds' (`<cache>/.lock`).
+        let cache_dir = work
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut log = crate::builtin::Log::new(Progress::Quiet);
+        let lock = crate::builtin::CacheLock::acquire(&cache_dir, &mut log)?;
+        if !in_place() {
+            for (image_path, stand_in) in image_moves(&layers_dir, &app_dir, out) {
+                let at = if image_path == Path::new("/cnb") {
+                    work.join("cnb")
+                } else {
+                    image_path
+                };
+                remove_dir(&at)?;
+                copy_tree(&stand_in, &at)?;
+            }
+            write_file(&work.join(IMAGE_ID_FILE), &image_id)?;
+            user.own(&work)?;
+            user.ensure_traversable(&work)?;
+        }
+        drop(lock);
+    }
+    Ok((config, image_moves(&layers_dir, &app_dir, &work), work))
 }
 
 /// Launches a process of an image the lifecycle engine exported, with the image's own launcher.
@@ -905,7 +1012,8 @@ fn read_image_meta(out: &Path) -> Result<(serde_json::Value, Moves, PathBuf), En
 pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     let out = &request.image_dir;
     let meta_dir = out.join(IMAGE_META_DIR);
-    let (config, moves, base) = read_image_meta(out)?;
+    let user = user::RunUser::resolve()?;
+    let (config, moves, base) = read_image_meta(out, &user)?;
     let image_config = &config["config"];
     let entrypoint: Vec<String> = image_config["Entrypoint"]
         .as_array()
@@ -959,7 +1067,6 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
             ),
         },
     };
-    let user = user::RunUser::resolve()?;
     let command = launch_command(&program, image_config, &moves, request, &user);
     let started = Instant::now();
     let (code, stdout, stderr) = run_with_timeout(command, request.timeout, &program)?;
@@ -1105,57 +1212,17 @@ pub(crate) fn not_eligible(process: &ProcessReport, exec_env: Option<&ExecEnv>) 
 }
 
 fn run_with_timeout(
-    mut command: Command,
+    command: Command,
     timeout: Option<Duration>,
     program: &Path,
 ) -> Result<(Option<i32>, String, String), EngineError> {
-    let what = program.display().to_string();
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command
-        .spawn()
-        .map_err(io(format!("cannot start {what}")))?;
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut text);
-            }
-            String::from_utf8_lossy(&text).into_owned()
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(io(format!("cannot wait for {what}")))?
-        {
-            break Some(status);
-        }
-        if timeout.is_some_and(|limit| started.elapsed() >= limit) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    Ok((status.and_then(|s| s.code()), stdout, stderr))
+    let run = crate::platform::process::run(
+        command,
+        crate::engine::Progress::Quiet,
+        timeout,
+        &program.display().to_string(),
+    )?;
+    Ok((run.code, run.stdout, run.stderr))
 }
 
 #[cfg(test)]

@@ -33,8 +33,16 @@ struct Seen {
 pub(crate) fn detect_reports(order: &Order, log: &str) -> Vec<DetectReport> {
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
     let mut capturing: Option<String> = None;
+    // Outcome lines are those of a group's results (`======== Results ========`); the plan
+    // resolution after them (`Resolving plan... (try #n)`) prints `fail: <bp> requires <x>`,
+    // `skip: <bp> provides unused <x>` about buildpacks whose `bin/detect` passed.
+    let mut in_results = false;
     for line in log.lines() {
+        if line.starts_with("Resolving plan") {
+            in_results = false;
+        }
         if let Some(rest) = line.strip_prefix("======== ") {
+            in_results = rest.starts_with("Results ");
             capturing = rest
                 .strip_prefix("Output: ")
                 .or_else(|| rest.strip_prefix("Error: "))
@@ -66,7 +74,9 @@ pub(crate) fn detect_reports(order: &Order, log: &str) -> Vec<DetectReport> {
             continue;
         }
         let (status, rest) = match line.split_once(": ") {
-            Some((status @ ("pass" | "fail" | "skip" | "err"), rest)) => (status, rest.trim()),
+            Some((status @ ("pass" | "fail" | "skip" | "err"), rest)) if in_results => {
+                (status, rest.trim())
+            }
             _ => continue,
         };
         let mut words = rest.split_whitespace();
@@ -249,14 +259,16 @@ fn layer_names(bp_layers_dir: &Path) -> Vec<String> {
             (!matches!(layer.as_str(), "launch" | "build" | "store")).then_some(layer)
         })
         .collect();
-    names.sort();
+    // In order of the file names, as the lifecycle's `eachLayer` reads them.
+    names.sort_by_cached_key(|name| format!("{name}.toml"));
     names
 }
 
 /// The layers of one buildpack at the end of the build, as the builder left them.
 ///
-/// A layer whose types are all false is left out: the builder renames it `<name>.ignore`
-/// (`buildpack/build.go` `renameLayerDirIfNeeded`); it is neither exported nor cached.
+/// A layer whose types are all false is [`LayerState::Ignored`]: the builder renames it
+/// `<name>.ignore` (`buildpack/build.go` `renameLayerDirIfNeeded`); it is neither exported nor
+/// cached.
 ///
 /// # Errors
 /// A `<layer>.toml` cannot be read.
@@ -277,9 +289,6 @@ pub(super) fn final_layers(
                 .unwrap_or(false)
         };
         let (launch, build, cache) = (flag("launch"), flag("build"), flag("cache"));
-        if !launch && !build && !cache {
-            continue;
-        }
         let layer_env: Option<Vec<String>> = table
             .get("metadata")
             .and_then(|m| m.get("exec-env"))
@@ -297,7 +306,9 @@ pub(super) fn final_layers(
         let kept = restored
             .get(&name)
             .is_some_and(|before| *before == fingerprint(&bp_layers_dir.join(&name)));
-        let state = if retained {
+        let state = if !launch && !build && !cache {
+            LayerState::Ignored
+        } else if retained {
             LayerState::Retained
         } else if kept {
             LayerState::Restored
@@ -413,7 +424,8 @@ mod tests {
 ======== Output: a/one@1.0 ========\nhello from a\nsecond line\n\
 ======== Output: c/three@1.0 ========\nnope\n\
 ======== Output: d/four@1.0 ========\nboom\n\
-======== Results ========\npass: a/one@1.0\nfail: c/three@1.0\nerr:  d/four@1.0 (1)\nResolving plan... (try #1)\n";
+======== Results ========\npass: a/one@1.0\nfail: c/three@1.0\nerr:  d/four@1.0 (1)\nResolving plan... (try #1)\n\
+fail: a/one@1.0 requires node\nskip: a/one@1.0 provides unused npm\n";
         let reports = detect_reports(&order, log);
         let outcomes: Vec<_> = reports.iter().map(|r| r.outcome.clone()).collect();
         assert_eq!(outcomes[0], DetectOutcome::Pass);
@@ -472,13 +484,14 @@ mod tests {
         assert_eq!(
             names,
             vec![
+                ("ignored", LayerState::Ignored),
                 ("kept", LayerState::Restored),
                 ("made", LayerState::Created),
                 ("other-test", LayerState::Retained)
             ]
         );
-        assert_eq!(layers[2].exec_env, Some(vec!["test".to_owned()]));
-        assert!(layers[0].launch && layers[0].cache && !layers[0].build);
+        assert_eq!(layers[3].exec_env, Some(vec!["test".to_owned()]));
+        assert!(layers[1].launch && layers[1].cache && !layers[1].build);
     }
 
     #[test]

@@ -84,6 +84,23 @@ fn strings(value: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The group's buildpack ids, from the `io.buildpacks.build.metadata` label (the composite
+/// carrying the order left out).
+#[must_use]
+pub fn group(build_metadata: &str) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(build_metadata)
+        .ok()
+        .and_then(|value| {
+            value["buildpacks"].as_array().map(|list| {
+                list.iter()
+                    .filter_map(|bp| bp["id"].as_str().map(str::to_owned))
+                    .filter(|id| id != ORDER_ID)
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
 /// One layer as the lifecycle recorded it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedLayer {

@@ -143,17 +143,7 @@ fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         .labels
         .get("io.buildpacks.build.metadata")
         .map_or("{}", String::as_str);
-    let group: Vec<String> = serde_json::from_str::<serde_json::Value>(build_metadata)
-        .ok()
-        .and_then(|value| {
-            value["buildpacks"].as_array().map(|list| {
-                list.iter()
-                    .filter_map(|bp| bp["id"].as_str().map(str::to_owned))
-                    .filter(|id| id != order::ORDER_ID)
-                    .collect()
-            })
-        })
-        .unwrap_or_default();
+    let group = image::group(build_metadata);
     let image_layers = image::recorded_layers(
         config
             .labels
@@ -261,6 +251,7 @@ fn failure(
     match (phases.last().map(|phase| phase.phase), code) {
         (Some(Phase::Detect), _) | (_, Some(20 | 21)) => EngineError::DetectFailed {
             exec_env: request.exec_env.clone(),
+            errored: code == Some(21),
             details: detect
                 .iter()
                 .map(|d| format!("{}@{}: {:?}", d.buildpack_id, d.version, d.outcome))

@@ -48,9 +48,10 @@ impl Finished {
 }
 
 /// Runs `command` to its end: no stdin, stdout and stderr collected apart and, with
-/// [`Progress::Stderr`], each line copied to this process's stderr as it comes. With a timeout,
-/// the child's whole process group is killed when it runs longer (a grandchild holding the
-/// pipes open cannot keep the call waiting).
+/// [`Progress::Stderr`], each line copied to this process's stderr as it comes. The child leads a
+/// process group of its own; when it exits, or when `timeout` passes, the whole group is killed,
+/// as stopping a container ends every process in it: a background grandchild that still holds
+/// the pipes can neither outlive the run nor keep the call waiting.
 ///
 /// # Errors
 /// The program cannot be started or waited for; `what` names it.
@@ -108,13 +109,14 @@ pub fn run(
         }
         if timeout.is_some_and(|limit| started.elapsed() >= limit) {
             timed_out = true;
-            kill_group(child.id());
-            let _ = child.kill();
-            let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    // The group outlives its leader while members remain, and its id is not reused meanwhile.
+    kill_group(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     Ok(Finished {
