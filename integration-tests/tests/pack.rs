@@ -1,240 +1,293 @@
-//! The example buildpacks with the real pack and Docker (libcnb-test 0.30): test images built
-//! through the packaged composite, then their `test` process run in a container.
+//! The example buildpacks under real pack on a real Docker engine, through the local platform's
+//! pack engine: the builder `scripts/local-builder.sh` makes (build and run images from Debian
+//! packages, the run image without Node.js and Go), `pack build --exec-env`, one build cache
+//! volume per app shared by every environment, and `docker run -e CNB_EXEC_ENV` launches.
 //!
-//! Ignored by default: this project's machines have neither Docker nor pack. Where they exist:
-//!
-//! ```sh
-//! CNB_TEST_BUILDER=<builder> cargo test -p integration-tests --test pack -- --ignored
-//! ```
-//!
-//! The builder's lifecycle must support Platform API 0.15 (lifecycle >= 0.21) for the
-//! `--exec-env` tests, and its build and run images must provide Node.js and Ruby (the example
-//! buildpacks do not install them). Default builder: `heroku/builder:24`.
-//!
-//! Buildpacks are packaged with libcnb-exec-env-package: libcnb-test's `CurrentCrate` and
-//! `WorkspaceBuildpack` go through libcnb-package, which cannot package examples/test-report or
-//! the composite (their exec-env keys). libcnb-test 0.30 has no `--exec-env` option, so the
-//! libcnb-test tests use `--env CNB_EXEC_ENV=test` (what older pack versions need), and the
-//! `--exec-env` tests drive `pack build` and `docker` directly.
+//! Under CI (`CI=true`) a missing Docker engine, pack or builder fails these tests; elsewhere
+//! they say loudly that they skip. Every image and cache volume a test makes is removed when its
+//! temporary cache directory is dropped; `.ci/run` checks that none is left.
 
 #![allow(clippy::unwrap_used)]
 
+use integration_tests::copy_example_app;
+use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_package::{PackageOptions, package_workspace_buildpack};
-use libcnb_test::{BuildConfig, BuildpackReference, ContainerConfig, TestRunner};
+use libcnb_exec_env_test::{
+    BuildConfig, BuildpackReference, Engine, EngineError, LaunchConfig, LaunchResult, LayerState,
+    LocalRunner, TestContext, pack, require,
+};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
-const TARGET: &str = "x86_64-unknown-linux-musl";
-
-fn builder() -> String {
-    std::env::var("CNB_TEST_BUILDER").unwrap_or_else(|_| "heroku/builder:24".to_owned())
-}
-
-fn run(command: &mut Command) -> Output {
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// The composite and its components as one buildpack file (`pack buildpack package`).
-fn composite_cnb() -> &'static Path {
-    static CNB: OnceLock<PathBuf> = OnceLock::new();
-    CNB.get_or_init(|| {
-        let packaged = package_workspace_buildpack(
+/// The packaged composite of the example buildpacks (packaged once per test process).
+fn composite() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        package_workspace_buildpack(
             Path::new(env!("CARGO_MANIFEST_DIR")),
             "examples/composite",
-            &PackageOptions::default().target(TARGET),
+            &PackageOptions::default().quiet(true),
         )
-        .unwrap();
-        let cnb =
-            std::env::temp_dir().join(format!("examples-composite-{}.cnb", std::process::id()));
-        // The packaged package.toml: `uri = "."` plus the components' absolute paths.
-        run(Command::new("pack")
-            .args(["buildpack", "package"])
-            .arg(&cnb)
-            .arg("--config")
-            .arg(packaged.dir.join("package.toml"))
-            .args(["--format", "file"]));
-        cnb
+        .unwrap()
+        .dir
     })
 }
 
-/// An example app; Ruby apps get the system gems vendored (like the local-platform tests).
-fn app(language: &str) -> (PathBuf, Option<tempfile::TempDir>) {
-    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-apps");
-    match language {
-        "ruby" => {
-            let dir = tempfile::tempdir().unwrap();
-            let app = dir.path().join("rack-minitest");
-            copy_dir(&apps.join("ruby/rack-minitest"), &app);
-            run(Command::new("ruby")
-                .arg(apps.join("ruby/vendor-system-gems.rb"))
-                .arg(&app));
-            (app, Some(dir))
-        }
-        "nodejs" => (apps.join("nodejs/greeting-service"), None),
-        _ => (apps.join("go/hello"), None),
-    }
+fn config(app: &Path, exec_env: ExecEnv) -> BuildConfig {
+    BuildConfig::new(app)
+        .buildpacks([BuildpackReference::Packaged(composite().to_path_buf())])
+        .exec_env(exec_env)
+        .engine(Engine::Pack)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
+fn label<'a>(ctx: &'a TestContext<'_>, key: &str) -> Option<&'a str> {
+    ctx.report.labels.get(key).map(String::as_str)
 }
 
-/// libcnb-test: `pack build --env CNB_EXEC_ENV=test`, then the `test` process with and without
-/// `CNB_EXEC_ENV=test` in the container.
-fn with_env_var(language: &str) {
-    let (app, _tmp) = app(language);
-    let mut config = BuildConfig::new(builder(), &app);
-    config
-        .buildpacks([BuildpackReference::Other(
-            composite_cnb().display().to_string(),
-        )])
-        .target_triple(TARGET)
-        .env("CNB_EXEC_ENV", "test");
-    TestRunner::default().build(&config, |ctx| {
-        assert!(
-            ctx.pack_stdout.contains(&format!("examples/{language}")),
-            "{}",
-            ctx.pack_stdout
-        );
-        // The buildpack saw `test` through the platform env file (pack relays the lifecycle's
-        // output; check both streams).
-        let pack_output = format!("{}{}", ctx.pack_stdout, ctx.pack_stderr);
-        assert!(
-            pack_output.contains("Execution environment: test"),
-            "{pack_output}"
-        );
-        ctx.start_container(
-            ContainerConfig::new()
-                .entrypoint("test")
-                .env("CNB_EXEC_ENV", "test"),
-            |container| {
-                let logs = container.logs_wait();
-                assert!(!logs.stdout.is_empty(), "{logs}");
-                assert!(!logs.stderr.contains("was not found"), "{logs}");
-            },
-        );
-        // The launcher gotcha: without CNB_EXEC_ENV the container runs in production, where
-        // the test process is not eligible.
-        ctx.start_container(ContainerConfig::new().entrypoint("test"), |container| {
-            let logs = container.logs_wait();
+fn state(ctx: &TestContext<'_>, buildpack: &str, name: &str) -> Option<LayerState> {
+    ctx.layer(buildpack, name).map(|layer| layer.state)
+}
+
+fn assert_state(ctx: &TestContext<'_>, buildpack: &str, name: &str, expected: LayerState) {
+    assert_eq!(
+        state(ctx, buildpack, name),
+        Some(expected),
+        "{buildpack}:{name}; layers: {:#?}\n{}",
+        ctx.report.layers,
+        ctx.build_output
+    );
+}
+
+fn docker() -> Command {
+    pack::tools::locate().unwrap().docker()
+}
+
+/// Runs `script` with `sh` in a throwaway container of the build's image; whether it exited 0.
+fn in_image(ctx: &TestContext<'_>, script: &str) -> bool {
+    let image = pack::image_name(ctx.image_dir()).unwrap();
+    let output = docker()
+        .args(["run", "--rm", "--network", "none", "--entrypoint", "sh", &image, "-c", script])
+        .output()
+        .unwrap();
+    output.status.success()
+}
+
+/// `test` in a test launch (`docker run -e CNB_EXEC_ENV=test`).
+fn run_tests(ctx: &TestContext<'_>) -> LaunchResult {
+    ctx.launch(
+        LaunchConfig::new()
+            .exec_env(ExecEnv::Test)
+            .timeout(Duration::from_secs(600)),
+    )
+}
+
+/// A test image's default process is refused in a launch without `CNB_EXEC_ENV` (the launcher
+/// exits 82), with the error that says how to launch it.
+fn assert_test_needs_the_env(ctx: &TestContext<'_>) {
+    let error = ctx.try_launch(LaunchConfig::new()).unwrap_err();
+    assert!(
+        matches!(error, EngineError::NotEligible { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("docker run -e CNB_EXEC_ENV=test"),
+        "{error}"
+    );
+}
+
+/// Starts the default process of the build's image detached with `PORT`, asks for `path` on
+/// loopback, stops it, and returns the answer.
+fn http_get(ctx: &TestContext<'_>, port: u16, path: &str) -> String {
+    let image = pack::image_name(ctx.image_dir()).unwrap();
+    let name = format!("pack-test-http-{}-{port}", std::process::id());
+    let started = docker()
+        .args(["run", "--detach", "--name", &name, "--network", "host", "-e"])
+        .arg(format!("PORT={port}"))
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{started:?}");
+    let mut answer = String::new();
+    for _ in 0..100 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            write!(
+                stream,
+                "GET {path} HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let _ = stream.read_to_string(&mut answer);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let logs = docker().args(["logs", &name]).output().unwrap();
+    let _ = docker().args(["rm", "--force", &name]).output();
+    assert!(
+        !answer.is_empty(),
+        "nothing answered on 127.0.0.1:{port}; container logs:\n{}{}",
+        String::from_utf8_lossy(&logs.stdout),
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    answer
+}
+
+/// Go: a test image whose suite passes, a lean production image (no toolchain: the run image has
+/// no Go) that serves HTTP, test again from the same cache volume with nothing reinstalled, a
+/// development image, and a failing suite's exit code.
+#[test]
+fn go_on_pack() {
+    if !require(Engine::Pack) {
+        return;
+    }
+    const GO: &str = "examples/go";
+    let app = copy_example_app("go/hello");
+    LocalRunner::default().build(config(app.path(), ExecEnv::Test), |ctx| {
+        assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("test"));
+        assert_eq!(ctx.report.default_process.as_deref(), Some("test"));
+        assert!(ctx.layer(GO, "go-toolchain").is_some_and(|l| l.launch));
+        let run = run_tests(&ctx);
+        assert!(run.success(), "{}", run.output());
+        assert!(run.output().contains("ok  \texample.com/hello"), "{}", run.output());
+        assert_test_needs_the_env(&ctx);
+
+        ctx.rebuild(config(app.path(), ExecEnv::Production), |ctx| {
+            assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("production"));
+            assert_eq!(ctx.report.default_process.as_deref(), Some("web"));
+            let toolchain = ctx.layer(GO, "go-toolchain").unwrap();
+            assert!(toolchain.cache && !toolchain.launch, "{toolchain:?}");
             assert!(
-                logs.stderr.contains("process type test was not found"),
-                "{logs}"
+                in_image(&ctx, "! command -v go && ! test -e /layers/examples_go/go-toolchain"),
+                "a Go toolchain in the production image"
             );
+            let answer = http_get(&ctx, 18_431, "/?name=pack");
+            assert!(answer.contains("Hello, pack!"), "{answer}");
+
+            ctx.rebuild(config(app.path(), ExecEnv::Test), |ctx| {
+                assert_state(&ctx, GO, "go-toolchain", LayerState::Restored);
+                assert_state(&ctx, GO, "go-mod-cache", LayerState::Restored);
+                assert!(
+                    !ctx.build_output.contains("Downloading golang.org/toolchain"),
+                    "{}",
+                    ctx.build_output
+                );
+                let run = run_tests(&ctx);
+                assert!(run.success(), "{}", run.output());
+
+                ctx.rebuild(config(app.path(), ExecEnv::Development), |ctx| {
+                    assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("development"));
+                    assert_eq!(ctx.report.default_process.as_deref(), Some("dev"));
+                });
+            });
         });
+    });
+
+    let failing = copy_example_app("go/failing-test");
+    LocalRunner::default().build(config(failing.path(), ExecEnv::Test), |ctx| {
+        let run = run_tests(&ctx);
+        assert_eq!(run.exit_code, Some(1), "go test's exit code\n{}", run.output());
+        assert!(run.test.is_some_and(|test| !test.passed));
     });
 }
 
-/// pack >= 0.40: `pack build --exec-env test`; the image is labelled, test-report joins the
-/// group, and the test processes run with `docker run -e CNB_EXEC_ENV=test`.
-fn with_exec_env_flag(language: &str) {
-    let (app, _tmp) = app(language);
-    let image = format!("libcnb-exec-env-{language}-{}:test", std::process::id());
-    let build = run(Command::new("pack")
-        .args(["build", &image, "--builder", &builder(), "--path"])
-        .arg(&app)
-        .arg("--buildpack")
-        .arg(composite_cnb())
-        .args([
-            "--trust-builder",
-            "--trust-extra-buildpacks",
-            "--pull-policy",
-            "if-not-present",
-            "--exec-env",
-            "test",
-        ]));
-    let pack_output = String::from_utf8_lossy(&build.stdout).into_owned();
-    let check = || {
-        assert!(
-            pack_output.contains(&format!("examples/{language}"))
-                && pack_output.contains("examples/test-report"),
-            "{pack_output}"
-        );
-        let label = run(Command::new("docker").args([
-            "inspect",
-            "--format",
-            "{{ index .Config.Labels \"io.buildpacks.exec-env\" }}",
-            &image,
-        ]));
-        assert_eq!(String::from_utf8_lossy(&label.stdout).trim(), "test");
-        run(Command::new("docker").args(["run", "--rm", "-e", "CNB_EXEC_ENV=test", &image]));
-        let report = run(Command::new("docker").args([
-            "run",
-            "--rm",
-            "-e",
-            "CNB_EXEC_ENV=test",
-            "--entrypoint",
-            "test-report",
-            &image,
-        ]));
-        assert!(String::from_utf8_lossy(&report.stdout).contains("Test results in"));
-        let plain = Command::new("docker")
-            .args(["run", "--rm", &image])
-            .output()
-            .unwrap();
-        assert!(
-            !plain.status.success(),
-            "the test process must need CNB_EXEC_ENV=test"
-        );
-    };
-    let result = std::panic::catch_unwind(check);
-    let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
+/// Ruby (the stack's Ruby): a test image whose suite passes, then a production build asked for
+/// the pack-before-0.40 way (`--env CNB_EXEC_ENV=test` without `--exec-env`): lifecycle 0.21
+/// builds production and the framework says so; a failing suite's exit code.
+#[test]
+fn ruby_on_pack() {
+    if !require(Engine::Pack) {
+        return;
     }
+    const RUBY: &str = "examples/ruby";
+    let app = copy_example_app("ruby/rack-minitest");
+    LocalRunner::default().build(config(app.path(), ExecEnv::Test), |ctx| {
+        assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("test"));
+        let run = run_tests(&ctx);
+        assert!(run.success(), "{}", run.output());
+        assert!(run.output().contains("0 failures"), "{}", run.output());
+        assert_test_needs_the_env(&ctx);
+
+        ctx.rebuild(
+            config(app.path(), ExecEnv::Production).platform_env("CNB_EXEC_ENV", "test"),
+            |ctx| {
+                assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("production"));
+                assert!(
+                    ctx.build_output.contains("platform env file")
+                        && ctx.build_output.contains("says `test`")
+                        && ctx.build_output.contains("pack build --exec-env test"),
+                    "{}",
+                    ctx.build_output
+                );
+                assert!(!ctx.processes_eligible().contains(&"test".to_owned()));
+                assert_eq!(
+                    ctx.layer(RUBY, "gems-test").map(|layer| layer.state),
+                    Some(LayerState::Retained),
+                    "{:#?}",
+                    ctx.report.layers
+                );
+            },
+        );
+    });
+
+    let failing = copy_example_app("ruby/rack-failing-test");
+    LocalRunner::default().build(config(failing.path(), ExecEnv::Test), |ctx| {
+        let run = run_tests(&ctx);
+        assert_eq!(run.exit_code, Some(1), "rake's exit code\n{}", run.output());
+    });
 }
 
+/// Node.js (installed by the buildpack from the npm registry: the run image has none): a test
+/// image whose mocha suite passes, a production image without dev dependencies that serves
+/// HTTP, test again with nothing downloaded or reinstalled, a development image, and a failing
+/// suite's exit code.
 #[test]
-#[ignore = "needs docker and pack"]
-fn nodejs_test_image_with_env_var() {
-    with_env_var("nodejs");
-}
+fn nodejs_on_pack() {
+    if !require(Engine::Pack) {
+        return;
+    }
+    const NODE: &str = "examples/nodejs";
+    let app = copy_example_app("nodejs/greeting-service");
+    LocalRunner::default().build(config(app.path(), ExecEnv::Test), |ctx| {
+        assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("test"));
+        let run = run_tests(&ctx);
+        assert!(run.success(), "{}", run.output());
+        assert!(run.output().contains("passing"), "{}", run.output());
+        assert_test_needs_the_env(&ctx);
 
-#[test]
-#[ignore = "needs docker and pack"]
-fn ruby_test_image_with_env_var() {
-    with_env_var("ruby");
-}
+        ctx.rebuild(config(app.path(), ExecEnv::Production), |ctx| {
+            assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("production"));
+            assert_state(&ctx, NODE, "node_modules-test", LayerState::Retained);
+            assert!(
+                in_image(&ctx, "! test -e /usr/bin/node && ! find /layers -path '*node_modules/mocha' | grep -q ."),
+                "Node.js from the run image, or mocha, in the production image"
+            );
+            let answer = http_get(&ctx, 18_432, "/?name=pack");
+            assert!(answer.contains("pack"), "{answer}");
 
-#[test]
-#[ignore = "needs docker and pack"]
-fn go_test_image_with_env_var() {
-    with_env_var("go");
-}
+            ctx.rebuild(config(app.path(), ExecEnv::Test), |ctx| {
+                assert_state(&ctx, NODE, "node_modules-test", LayerState::Restored);
+                let run = run_tests(&ctx);
+                assert!(run.success(), "{}", run.output());
 
-#[test]
-#[ignore = "needs docker and pack"]
-fn nodejs_test_image_with_exec_env_flag() {
-    with_exec_env_flag("nodejs");
-}
+                ctx.rebuild(config(app.path(), ExecEnv::Development), |ctx| {
+                    assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("development"));
+                });
+            });
+        });
+    });
 
-#[test]
-#[ignore = "needs docker and pack"]
-fn ruby_test_image_with_exec_env_flag() {
-    with_exec_env_flag("ruby");
-}
-
-#[test]
-#[ignore = "needs docker and pack"]
-fn go_test_image_with_exec_env_flag() {
-    with_exec_env_flag("go");
+    let failing = copy_example_app("nodejs/failing-tests");
+    LocalRunner::default().build(config(failing.path(), ExecEnv::Test), |ctx| {
+        let run = run_tests(&ctx);
+        assert!(
+            matches!(run.exit_code, Some(code) if code > 0),
+            "mocha's exit code\n{}",
+            run.output()
+        );
+    });
 }

@@ -273,8 +273,11 @@ fn failure(
     }
 }
 
-/// The image a pack build recorded in `image_dir`.
-fn image_of(image_dir: &Path) -> Result<String, EngineError> {
+/// The image a pack build recorded in `image_dir` (its tag).
+///
+/// # Errors
+/// `image_dir` holds no record of a pack build.
+pub fn image_name(image_dir: &Path) -> Result<String, EngineError> {
     let path = image_dir.join(IMAGE_FILE);
     let invalid = |reason: String| EngineError::InvalidImage {
         path: path.clone(),
@@ -292,7 +295,7 @@ fn image_of(image_dir: &Path) -> Result<String, EngineError> {
 
 fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     let tools = tools::locate().map_err(unavailable)?;
-    let image = image_of(&request.image_dir)?;
+    let image = image_name(&request.image_dir)?;
     let config = image::ImageConfig::inspect(&tools, &image)?;
     let processes = lifecycle_report::processes(
         config
