@@ -760,3 +760,88 @@ EOF
     let run = assert_launches_agree(&b, &l, &LaunchConfig::new());
     assert_eq!(run.stdout, "runtime file\nbuild layer absent\n");
 }
+
+/// Removes the pack engine's image and cache volume of a cache directory when dropped.
+struct PackCache(PathBuf);
+
+impl Drop for PackCache {
+    fn drop(&mut self) {
+        libcnb_exec_env_test::pack::remove(&self.0);
+    }
+}
+
+/// Real pack on a real Docker engine agrees with the lifecycle engine on everything both can
+/// see (pack keeps the plan inside its container), across test -> production -> test with one
+/// cache each: detect outcomes and output, group, layers with types and states read from each
+/// engine's own evidence, processes, default process, labels, and launches.
+#[test]
+fn pack_agrees_with_the_lifecycle_across_environments() {
+    if !lifecycle_installed() || !libcnb_exec_env_test::require(Engine::Pack) {
+        return;
+    }
+    let root = Scratch::new("pack");
+    let runner = LocalRunner::default();
+    let cache_l = root.0.join("cache-l");
+    let cache_p = PackCache(root.0.join("cache-p"));
+    for (step, env) in [ExecEnv::Test, ExecEnv::Production, ExecEnv::Test]
+        .into_iter()
+        .enumerate()
+    {
+        let l = build(&runner, Engine::Lifecycle, &root.0, env.clone(), &cache_l);
+        let p = build(&runner, Engine::Pack, &root.0, env.clone(), &cache_p.0);
+        assert!(p.report.plan.is_empty());
+        let mut without_plan = l.report.clone();
+        without_plan.plan.clear();
+        assert_agree(&without_plan, &p.report);
+        let state = |name: &str| p.report.layer("agree/envy", name).map(|layer| layer.state);
+        match step {
+            0 => {
+                assert_eq!(
+                    state("deps-test"),
+                    Some(libcnb_exec_env_test::LayerState::Created)
+                );
+                let run =
+                    assert_launches_agree(&l, &p, &LaunchConfig::new().exec_env(ExecEnv::Test));
+                assert_eq!(run.exit_code, Some(3));
+                let run = assert_launches_agree(
+                    &l,
+                    &p,
+                    &LaunchConfig::new()
+                        .process("show")
+                        .exec_env(ExecEnv::Test)
+                        .args(["x", "y"]),
+                );
+                assert_eq!(run.stdout, "runtime=unset\nenvy=test foo=bar\nargs: x y\n");
+                assert_launches_agree(&l, &p, &LaunchConfig::new().process("lint"));
+            }
+            1 => {
+                assert_eq!(
+                    state("deps-test"),
+                    Some(libcnb_exec_env_test::LayerState::Retained)
+                );
+                assert_eq!(
+                    p.report
+                        .layer("agree/runtime", "runtime")
+                        .map(|layer| layer.state),
+                    Some(libcnb_exec_env_test::LayerState::Restored)
+                );
+                let run = assert_launches_agree(&l, &p, &LaunchConfig::new());
+                assert_eq!(
+                    run.stdout,
+                    "greet: web; GREETING=hello; CNB_EXEC_ENV=unset\n"
+                );
+            }
+            _ => {
+                assert_eq!(
+                    state("deps-test"),
+                    Some(libcnb_exec_env_test::LayerState::Restored)
+                );
+                assert!(
+                    p.build_output.contains("envy: reusing deps-test"),
+                    "{}",
+                    p.build_output
+                );
+            }
+        }
+    }
+}

@@ -69,7 +69,17 @@ fn docker() -> Command {
 fn in_image(ctx: &TestContext<'_>, script: &str) -> bool {
     let image = pack::image_name(ctx.image_dir()).unwrap();
     let output = docker()
-        .args(["run", "--rm", "--network", "none", "--entrypoint", "sh", &image, "-c", script])
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "sh",
+            &image,
+            "-c",
+            script,
+        ])
         .output()
         .unwrap();
     output.status.success()
@@ -88,12 +98,11 @@ fn run_tests(ctx: &TestContext<'_>) -> LaunchResult {
 /// exits 82), with the error that says how to launch it.
 fn assert_test_needs_the_env(ctx: &TestContext<'_>) {
     let error = ctx.try_launch(LaunchConfig::new()).unwrap_err();
+    assert!(matches!(error, EngineError::NotEligible { .. }), "{error}");
     assert!(
-        matches!(error, EngineError::NotEligible { .. }),
-        "{error}"
-    );
-    assert!(
-        error.to_string().contains("docker run -e CNB_EXEC_ENV=test"),
+        error
+            .to_string()
+            .contains("docker run -e CNB_EXEC_ENV=test"),
         "{error}"
     );
 }
@@ -104,7 +113,15 @@ fn http_get(ctx: &TestContext<'_>, port: u16, path: &str) -> String {
     let image = pack::image_name(ctx.image_dir()).unwrap();
     let name = format!("pack-test-http-{}-{port}", std::process::id());
     let started = docker()
-        .args(["run", "--detach", "--name", &name, "--network", "host", "-e"])
+        .args([
+            "run",
+            "--detach",
+            "--name",
+            &name,
+            "--network",
+            "host",
+            "-e",
+        ])
         .arg(format!("PORT={port}"))
         .arg(&image)
         .output()
@@ -153,7 +170,11 @@ fn go_on_pack() {
         assert!(ctx.layer(GO, "go-toolchain").is_some_and(|l| l.launch));
         let run = run_tests(&ctx);
         assert!(run.success(), "{}", run.output());
-        assert!(run.output().contains("ok  \texample.com/hello"), "{}", run.output());
+        assert!(
+            run.output().contains("ok  \texample.com/hello"),
+            "{}",
+            run.output()
+        );
         assert_test_needs_the_env(&ctx);
 
         ctx.rebuild(config(app.path(), ExecEnv::Production), |ctx| {
@@ -162,7 +183,10 @@ fn go_on_pack() {
             let toolchain = ctx.layer(GO, "go-toolchain").unwrap();
             assert!(toolchain.cache && !toolchain.launch, "{toolchain:?}");
             assert!(
-                in_image(&ctx, "! command -v go && ! test -e /layers/examples_go/go-toolchain"),
+                in_image(
+                    &ctx,
+                    "! command -v go && ! test -e /layers/examples_go/go-toolchain"
+                ),
                 "a Go toolchain in the production image"
             );
             let answer = http_get(&ctx, 18_431, "/?name=pack");
@@ -172,7 +196,8 @@ fn go_on_pack() {
                 assert_state(&ctx, GO, "go-toolchain", LayerState::Restored);
                 assert_state(&ctx, GO, "go-mod-cache", LayerState::Restored);
                 assert!(
-                    !ctx.build_output.contains("Downloading golang.org/toolchain"),
+                    !ctx.build_output
+                        .contains("Downloading golang.org/toolchain"),
                     "{}",
                     ctx.build_output
                 );
@@ -190,7 +215,12 @@ fn go_on_pack() {
     let failing = copy_example_app("go/failing-test");
     LocalRunner::default().build(config(failing.path(), ExecEnv::Test), |ctx| {
         let run = run_tests(&ctx);
-        assert_eq!(run.exit_code, Some(1), "go test's exit code\n{}", run.output());
+        assert_eq!(
+            run.exit_code,
+            Some(1),
+            "go test's exit code\n{}",
+            run.output()
+        );
         assert!(run.test.is_some_and(|test| !test.passed));
     });
 }

@@ -5,7 +5,6 @@ use crate::layers::RetentionPolicy;
 use crate::result::BuildResult;
 use libcnb::detect::DetectResult;
 use serde::de::DeserializeOwned;
-use std::fmt::Debug;
 
 /// A buildpack that knows its execution environment.
 ///
@@ -15,7 +14,8 @@ use std::fmt::Debug;
 ///
 /// ```
 /// use libcnb::detect::DetectResultBuilder;
-/// use libcnb::generic::{GenericError, GenericMetadata, GenericPlatform};
+/// use libcnb::generic::{GenericMetadata, GenericPlatform};
+/// use std::convert::Infallible;
 /// use libcnb::data::process_type;
 /// use libcnb_exec_env::{
 ///     buildpack_main, test_process, BuildContext, BuildResult, BuildResultBuilder, Buildpack,
@@ -27,9 +27,9 @@ use std::fmt::Debug;
 /// impl Buildpack for HelloBuildpack {
 ///     type Platform = GenericPlatform;
 ///     type Metadata = GenericMetadata;
-///     type Error = GenericError;
+///     type Error = Infallible;
 ///
-///     fn detect(&self, context: DetectContext<Self>) -> libcnb::Result<libcnb::detect::DetectResult, GenericError> {
+///     fn detect(&self, context: DetectContext<Self>) -> libcnb::Result<libcnb::detect::DetectResult, Infallible> {
 ///         if context.app_dir.join("hello.sh").exists() {
 ///             DetectResultBuilder::pass().build()
 ///         } else {
@@ -37,7 +37,7 @@ use std::fmt::Debug;
 ///         }
 ///     }
 ///
-///     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, GenericError> {
+///     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, Infallible> {
 ///         let mut result = BuildResultBuilder::new()
 ///             .process(ProcessBuilder::new(process_type!("web"), ["sh", "hello.sh"]).build());
 ///         if context.exec_env() == &ExecEnv::Test {
@@ -55,8 +55,10 @@ pub trait Buildpack: Sized {
     type Platform: libcnb::Platform;
     /// The `[metadata]` type of `buildpack.toml`.
     type Metadata: DeserializeOwned;
-    /// The buildpack's own error type.
-    type Error: Debug;
+    /// The buildpack's own error type. Its `Display` text and its `source()` chain are what the
+    /// user sees when a build fails (a `thiserror` enum is the usual choice; a buildpack that
+    /// cannot fail uses `std::convert::Infallible`, where libcnb's examples use `Infallible`).
+    type Error: std::error::Error + 'static;
 
     /// Detect: decide whether this buildpack applies to the app.
     ///

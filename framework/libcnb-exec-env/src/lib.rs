@@ -28,7 +28,8 @@ pub use libcnb;
 ///
 /// ```
 /// use libcnb::detect::{DetectResult, DetectResultBuilder};
-/// use libcnb::generic::{GenericError, GenericMetadata, GenericPlatform};
+/// use libcnb::generic::{GenericMetadata, GenericPlatform};
+/// use std::convert::Infallible;
 /// use libcnb_exec_env::{BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext};
 ///
 /// struct NoopBuildpack;
@@ -36,13 +37,13 @@ pub use libcnb;
 /// impl Buildpack for NoopBuildpack {
 ///     type Platform = GenericPlatform;
 ///     type Metadata = GenericMetadata;
-///     type Error = GenericError;
+///     type Error = Infallible;
 ///
-///     fn detect(&self, _: DetectContext<Self>) -> libcnb::Result<DetectResult, GenericError> {
+///     fn detect(&self, _: DetectContext<Self>) -> libcnb::Result<DetectResult, Infallible> {
 ///         DetectResultBuilder::pass().build()
 ///     }
 ///
-///     fn build(&self, _: BuildContext<Self>) -> libcnb::Result<BuildResult, GenericError> {
+///     fn build(&self, _: BuildContext<Self>) -> libcnb::Result<BuildResult, Infallible> {
 ///         BuildResultBuilder::new().build()
 ///     }
 /// }

@@ -214,6 +214,7 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
     }
 
     let adapter = LibcnbBuildpack::new(buildpack, exec_env);
+    // libcnb's #[doc(hidden)] runtime functions: why the workspace pins libcnb exactly (=0.30.4).
     let result = match phase {
         Phase::Detect(args) => libcnb::libcnb_runtime_detect(&adapter, libcnb_descriptor, args),
         Phase::Build(args) => libcnb::libcnb_runtime_build(&adapter, libcnb_descriptor, args),

@@ -4,7 +4,8 @@
 //! check, env-layer retention pass, then libcnb's runtime).
 
 use libcnb_exec_env::libcnb::detect::{DetectResult, DetectResultBuilder};
-use libcnb_exec_env::libcnb::generic::{GenericError, GenericMetadata, GenericPlatform};
+use libcnb_exec_env::libcnb::generic::{GenericMetadata, GenericPlatform};
+use std::convert::Infallible;
 use libcnb_exec_env::{BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext};
 
 struct NoopBuildpack;
@@ -12,7 +13,7 @@ struct NoopBuildpack;
 impl Buildpack for NoopBuildpack {
     type Platform = GenericPlatform;
     type Metadata = GenericMetadata;
-    type Error = GenericError;
+    type Error = Infallible;
 
     fn detect(
         &self,
