@@ -22,6 +22,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+const GO: &str = "examples/go";
+const RUBY: &str = "examples/ruby";
+const NODE: &str = "examples/nodejs";
+
 /// The packaged composite of the example buildpacks (packaged once per test process).
 fn composite() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -162,7 +166,6 @@ fn go_on_pack() {
     if !require(Engine::Pack) {
         return;
     }
-    const GO: &str = "examples/go";
     let app = copy_example_app("go/hello");
     LocalRunner::default().build(config(app.path(), ExecEnv::Test), |ctx| {
         assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("test"));
@@ -233,7 +236,6 @@ fn ruby_on_pack() {
     if !require(Engine::Pack) {
         return;
     }
-    const RUBY: &str = "examples/ruby";
     let app = copy_example_app("ruby/rack-minitest");
     LocalRunner::default().build(config(app.path(), ExecEnv::Test), |ctx| {
         assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("test"));
@@ -280,7 +282,6 @@ fn nodejs_on_pack() {
     if !require(Engine::Pack) {
         return;
     }
-    const NODE: &str = "examples/nodejs";
     let app = copy_example_app("nodejs/greeting-service");
     LocalRunner::default().build(config(app.path(), ExecEnv::Test), |ctx| {
         assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("test"));
