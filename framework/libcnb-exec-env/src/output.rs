@@ -55,7 +55,9 @@ mod tests {
 
     #[test]
     fn a_buildpack_error_is_shown_by_its_display_chain() {
-        let text = error_report(&libcnb::Error::BuildpackError(Own::NoDevRequirements("test")));
+        let text = error_report(&libcnb::Error::BuildpackError(Own::NoDevRequirements(
+            "test",
+        )));
         assert_eq!(text, "ERROR: no dev requirements in the test environment");
         let text = error_report(&libcnb::Error::BuildpackError(Own::Read(
             std::io::Error::other("permission denied"),

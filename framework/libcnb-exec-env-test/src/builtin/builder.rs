@@ -11,12 +11,12 @@
 
 use super::detector::{Detected, path_string};
 use super::plan::{self, PlanEntry};
-use super::restorer::{CachedLayer, RestoredLayer, identity};
+use super::restorer::{RestoredLayer, identity};
 use super::{Log, Workspace, buildpack_env, escape_id, run_captured};
 use crate::engine::{BuildRequest, EngineError, GroupEntry};
+use crate::platform::layer_toml::{CachedLayer, layer_types};
 use crate::results::LayerState;
 use libcnb_exec_env::Launch;
-use libcnb_exec_env::exec_env::ExecEnvSelector;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -322,20 +322,14 @@ fn process_layers(
             });
             continue;
         }
-        let other_env = exec_env.as_ref().is_some_and(|list| {
-            ExecEnvSelector::from_names(list)
-                .is_ok_and(|selector| !selector.matches(&request.exec_env))
-        });
         let was_restored = restored
             .iter()
             .find(|layer| layer.buildpack_id == buildpack_id && layer.name == name);
-        let state = if other_env {
-            LayerState::Retained
-        } else if was_restored.is_some_and(|layer| layer.identity == identity(&dir)) {
-            LayerState::Restored
-        } else {
-            LayerState::Created
-        };
+        let state = crate::platform::layer_toml::layer_state(
+            exec_env.as_ref(),
+            &request.exec_env,
+            was_restored.is_some_and(|layer| layer.identity == identity(&dir)),
+        );
         layers.push(BuiltLayer {
             buildpack_id: buildpack_id.to_owned(),
             name,
@@ -345,44 +339,6 @@ fn process_layers(
         });
     }
     Ok(layers)
-}
-
-/// The `[types]` of a `<layer>.toml`, as the lifecycle decodes them
-/// (`buildpack/layermetadata.go` `Decode`): `launch`, `build` or `cache` at the top level fail
-/// the build ("should be in the types table"), and so does a `types` that is not a table or a
-/// flag that is not a boolean (its TOML decoder's type error). Other keys are ignored.
-pub(crate) fn layer_types(table: &toml::Table) -> Result<CachedLayer, String> {
-    if let Some(key) = ["launch", "build", "cache"]
-        .into_iter()
-        .find(|key| table.contains_key(*key))
-    {
-        return Err(format!(
-            "`{key}` is at the top level: the launch, cache and build flags should be in the types table"
-        ));
-    }
-    let types = match table.get("types") {
-        None => return Ok(CachedLayer::default()),
-        Some(toml::Value::Table(types)) => types,
-        Some(other) => {
-            return Err(format!(
-                "`types` must be a table, not the {} {other}",
-                other.type_str()
-            ));
-        }
-    };
-    let flag = |key: &str| match types.get(key) {
-        None => Ok(false),
-        Some(toml::Value::Boolean(value)) => Ok(*value),
-        Some(other) => Err(format!(
-            "`types.{key}` must be a boolean, not the {} {other}",
-            other.type_str()
-        )),
-    };
-    Ok(CachedLayer {
-        launch: flag("launch")?,
-        build: flag("build")?,
-        cache: flag("cache")?,
-    })
 }
 
 fn read_unmet(buildpack_id: &str, path: &Path) -> Result<Vec<String>, EngineError> {

@@ -9,12 +9,10 @@
 //! real image.
 
 mod builder;
-pub(crate) use builder::layer_types;
 mod detector;
 pub(crate) mod env_files;
 mod exporter;
 mod launcher;
-pub(crate) use launcher::results_files;
 mod plan;
 mod restorer;
 
@@ -24,15 +22,18 @@ use crate::results::{BuildReport, EngineKind, Phase, PhaseOutput};
 use env_files::Env;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-pub(crate) use restorer::CacheLock;
-
-pub use launcher::{
+pub(crate) use crate::platform::cache_lock::CacheLock;
+pub(crate) use crate::platform::escape_id;
+pub(crate) use crate::platform::log::Log;
+pub use crate::platform::test_results::{
     TEST_RESULTS_DIR_ENV, TEST_RESULTS_FORMAT_ENV, TEST_RESULTS_FORMAT_LABEL,
-    TEST_RESULTS_PATH_ENV, TEST_RESULTS_PATH_LABEL, launch,
+    TEST_RESULTS_PATH_ENV, TEST_RESULTS_PATH_LABEL,
 };
+pub(crate) use crate::platform::tree::{copy_dir, remove_path};
+pub use launcher::launch;
 
 /// Directories a build works in.
 pub(crate) struct Workspace {
@@ -47,41 +48,6 @@ pub(crate) struct Workspace {
     /// The previous image's layers (the previous output of this directory), moved aside.
     pub(crate) previous: Option<restorer::PreviousImage>,
     _platform: tempfile::TempDir,
-}
-
-/// Collects one phase's output, and streams it when asked.
-pub(crate) struct Log {
-    text: String,
-    progress: Progress,
-}
-
-impl Log {
-    pub(crate) fn new(progress: Progress) -> Self {
-        Self {
-            text: String::new(),
-            progress,
-        }
-    }
-
-    /// Appends a line.
-    pub(crate) fn line(&mut self, line: &str) {
-        self.push(line);
-        if !line.ends_with('\n') {
-            self.push("\n");
-        }
-    }
-
-    fn push(&mut self, text: &str) {
-        self.text.push_str(text);
-        if self.progress == Progress::Stderr {
-            let _ = std::io::stderr().write_all(text.as_bytes());
-        }
-    }
-
-    /// Takes the text collected so far.
-    pub(crate) fn take(&mut self) -> String {
-        std::mem::take(&mut self.text)
-    }
 }
 
 /// Runs `command`, stdout and stderr interleaved into one pipe, collected into the returned
@@ -152,105 +118,6 @@ pub(crate) fn buildpack_env(
     Ok(vars)
 }
 
-/// `/` in a buildpack id becomes `_` in directory names (lifecycle `launch.EscapeID`).
-pub(crate) fn escape_id(id: &str) -> String {
-    id.replace('/', "_")
-}
-
-/// Copies a directory tree, keeping symlinks as symlinks and file modes; `skip` names entries
-/// of the top directory not to copy.
-pub(crate) fn copy_dir(from: &Path, to: &Path, skip: &[&str]) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if skip.iter().any(|s| name == **s) {
-            continue;
-        }
-        let source = entry.path();
-        let target = to.join(&name);
-        let kind = entry.file_type()?;
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
-        } else if kind.is_dir() {
-            copy_dir(&source, &target, &[])?;
-        } else {
-            copy_file(&source, &target)?;
-        }
-    }
-    Ok(())
-}
-
-/// Copies one regular file with its permissions, keeping holes: a sparse file (fewer blocks
-/// allocated than its length needs, e.g. a 2 GiB file made with `set_len`) is copied by
-/// [`write_sparse`], so an app with a huge sparse file costs neither disk nor memory. Other
-/// files go through `std::fs::copy`.
-pub(crate) fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(from)?;
-    let sparse = meta.blocks().saturating_mul(512) < meta.len();
-    if !sparse {
-        std::fs::copy(from, to)?;
-        return Ok(());
-    }
-    let mut output = std::fs::File::create(to)?;
-    write_sparse(&mut std::fs::File::open(from)?, &mut output)?;
-    output.set_permissions(meta.permissions())?;
-    Ok(())
-}
-
-/// Writes everything `input` yields into the new, empty file `output`, turning runs of zeros
-/// (1 MiB chunks) into holes: a fixed buffer, whatever the size; zero checks by `memcmp`.
-pub(crate) fn write_sparse(
-    input: &mut impl Read,
-    output: &mut std::fs::File,
-) -> std::io::Result<u64> {
-    use std::io::{Seek, SeekFrom};
-    const CHUNK: usize = 1 << 20;
-    let zeros = vec![0_u8; CHUNK];
-    let mut buffer = vec![0_u8; CHUNK];
-    let mut length: u64 = 0;
-    loop {
-        // Fill the chunk (a reader may return less than asked), so holes line up with chunks.
-        let mut filled = 0;
-        while filled < CHUNK {
-            let read = input.read(&mut buffer[filled..])?;
-            if read == 0 {
-                break;
-            }
-            filled += read;
-        }
-        if filled == 0 {
-            break;
-        }
-        let chunk = &buffer[..filled];
-        if chunk == &zeros[..filled] {
-            output.seek(SeekFrom::Current(
-                i64::try_from(filled).map_err(std::io::Error::other)?,
-            ))?;
-        } else {
-            output.write_all(chunk)?;
-        }
-        length += filled as u64;
-        if filled < CHUNK {
-            break;
-        }
-    }
-    output.set_len(length)?;
-    Ok(length)
-}
-
-/// Removes a file or directory tree if it exists.
-pub(crate) fn remove_path(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error),
-    }
-}
-
 /// The built-in engine: an emulation of the lifecycle's contract, phase by phase, on host
 /// directories (no Docker, no lifecycle binaries).
 #[derive(Clone, Copy, Debug, Default)]
@@ -299,7 +166,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         text
     };
 
-    let lock = restorer::CacheLock::acquire(&request.cache_dir, &mut log)?;
+    let lock = CacheLock::acquire(&request.cache_dir, &mut log)?;
     let workspace = prepare(request)?;
 
     header(&mut log, Phase::Detect);

@@ -132,31 +132,11 @@ fn mkdirs(path: &Path) -> Result<(), EngineError> {
 
 /// Copies `from` into `to` (created), keeping modes and symlinks.
 fn copy_tree(from: &Path, to: &Path) -> Result<(), EngineError> {
-    mkdirs(to)?;
-    let entries = std::fs::read_dir(from).map_err(io(format!("cannot list {}", from.display())))?;
-    for entry in entries {
-        let entry = entry.map_err(io(format!("cannot list {}", from.display())))?;
-        let source = entry.path();
-        let dest = to.join(entry.file_name());
-        let kind = entry
-            .file_type()
-            .map_err(io(format!("cannot read {}", source.display())))?;
-        if kind.is_dir() {
-            copy_tree(&source, &dest)?;
-        } else if kind.is_symlink() {
-            let target = std::fs::read_link(&source)
-                .map_err(io(format!("cannot read {}", source.display())))?;
-            std::os::unix::fs::symlink(target, &dest)
-                .map_err(io(format!("cannot link {}", dest.display())))?;
-        } else {
-            crate::builtin::copy_file(&source, &dest).map_err(io(format!(
-                "cannot copy {} to {}",
-                source.display(),
-                dest.display()
-            )))?;
-        }
-    }
-    Ok(())
+    crate::platform::tree::copy_dir(from, to, &[]).map_err(io(format!(
+        "cannot copy {} to {}",
+        from.display(),
+        to.display()
+    )))
 }
 
 fn remove_dir(path: &Path) -> Result<(), EngineError> {
@@ -467,8 +447,8 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     // The same lock as the built-in engine's (`<cache>/.lock`): builds sharing a cache
     // directory serialize whichever engine runs them (both write `<cache>/image`), and a build
     // that waits too long fails naming the holder.
-    let mut lock_log = crate::builtin::Log::new(request.progress);
-    let lock = crate::builtin::CacheLock::acquire(&request.cache_dir, &mut lock_log)?;
+    let mut lock_log = crate::platform::log::Log::new(request.progress);
+    let lock = crate::platform::cache_lock::CacheLock::acquire(&request.cache_dir, &mut lock_log)?;
 
     let Prepared {
         bins,
@@ -880,7 +860,7 @@ fn invalid_output(bp_layers: &Path, lifecycle_error: &str) -> Option<(PathBuf, S
         };
         let reason = match toml::from_str::<toml::Table>(&text) {
             Err(error) => error.message().trim().to_owned(),
-            Ok(table) => match crate::builtin::layer_types(&table) {
+            Ok(table) => match crate::platform::layer_toml::layer_types(&table) {
                 Err(reason) => reason,
                 Ok(_) => continue,
             },
@@ -983,8 +963,8 @@ fn read_image_meta(
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let mut log = crate::builtin::Log::new(Progress::Quiet);
-        let lock = crate::builtin::CacheLock::acquire(&cache_dir, &mut log)?;
+        let mut log = crate::platform::log::Log::new(Progress::Quiet);
+        let lock = crate::platform::cache_lock::CacheLock::acquire(&cache_dir, &mut log)?;
         if !in_place() {
             for (image_path, stand_in) in image_moves(&layers_dir, &app_dir, out) {
                 let at = if image_path == Path::new("/cnb") {
@@ -1138,7 +1118,7 @@ fn results_files(
         found
     };
     let var = |name: &str| launch_env.get(name).cloned().or_else(|| from_layers(name));
-    crate::builtin::results_files(var, labels, &out.join("workspace"))
+    crate::platform::test_results::results_files(var, labels, &out.join("workspace"))
 }
 
 /// The launcher's command: the image's env (its build paths moved to the stand-in), `HOME`, the

@@ -327,7 +327,7 @@ fn unpack_tar(
         } else if kind.is_file() {
             // Holes stay holes: an app's huge sparse file does not fill the disk.
             let mut file = std::fs::File::create(&dest).map_err(io("create"))?;
-            crate::builtin::write_sparse(&mut entry, &mut file).map_err(io("write"))?;
+            crate::platform::tree::write_sparse(&mut entry, &mut file).map_err(io("write"))?;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode & 0o7777))
                 .map_err(io("set the mode of"))?;
         }

@@ -15,11 +15,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// Escapes a buildpack id for a directory name, as the lifecycle does (`launch.EscapeID`).
-#[must_use]
-pub(super) fn escape_id(id: &str) -> String {
-    id.replace('/', "_")
-}
+pub(super) use crate::platform::escape_id;
 
 #[derive(Clone, Debug, Default)]
 struct Seen {
@@ -298,22 +294,13 @@ pub(super) fn final_layers(
                     .filter_map(|e| e.as_str().map(str::to_owned))
                     .collect()
             });
-        // Same rule as the built-in engine: a layer whose `[metadata] exec-env` excludes this
-        // build's environment is kept for another one (the lifecycle itself has no such notion).
-        let retained = layer_env.as_ref().is_some_and(|list| {
-            ExecEnvSelector::from_names(list).is_ok_and(|selector| !selector.matches(exec_env))
-        });
         let kept = restored
             .get(&name)
             .is_some_and(|before| *before == fingerprint(&bp_layers_dir.join(&name)));
         let state = if !launch && !build && !cache {
             LayerState::Ignored
-        } else if retained {
-            LayerState::Retained
-        } else if kept {
-            LayerState::Restored
         } else {
-            LayerState::Created
+            crate::platform::layer_toml::layer_state(layer_env.as_ref(), exec_env, kept)
         };
         layers.push(LayerReport {
             buildpack_id: buildpack_id.to_owned(),

@@ -12,8 +12,8 @@ use crate::engine::Progress;
 use crate::pack::order::ORDER_ID;
 use crate::pack::tools::Tools;
 use crate::platform::process;
-use crate::results::{LayerReport, LayerState};
-use libcnb_exec_env::{ExecEnv, ExecEnvSelector};
+use crate::results::LayerReport;
+use libcnb_exec_env::ExecEnv;
 use std::collections::BTreeMap;
 
 /// The cache volume's metadata file.
@@ -210,9 +210,6 @@ pub fn layer_reports(
                 continue;
             };
             let cached = cache_after.get(&key);
-            let retained = layer.exec_env.as_ref().is_some_and(|list| {
-                ExecEnvSelector::from_names(list).is_ok_and(|selector| !selector.matches(exec_env))
-            });
             let kept = cache_before
                 .get(&key)
                 .is_some_and(|before| !before.sha.is_empty() && before.sha == layer.sha);
@@ -222,13 +219,11 @@ pub fn layer_reports(
                 launch: layer.launch,
                 build: layer.build,
                 cache: layer.cache || cached.is_some_and(|c| c.cache),
-                state: if retained {
-                    LayerState::Retained
-                } else if kept {
-                    LayerState::Restored
-                } else {
-                    LayerState::Created
-                },
+                state: crate::platform::layer_toml::layer_state(
+                    layer.exec_env.as_ref(),
+                    exec_env,
+                    kept,
+                ),
                 exec_env: layer.exec_env.clone(),
             });
         }
@@ -239,6 +234,7 @@ pub fn layer_reports(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::LayerState;
 
     const LABEL: &str = r#"{"app":[],"buildpacks":[{"key":"ex/node","version":"0.1.0","layers":{"node_modules-test":{"sha":"sha256:aa","data":{"exec-env":["test"]},"launch":true,"cache":true},"nodejs":{"sha":"sha256:nn","data":{"version":"22.1.0"},"launch":true,"build":true,"cache":true}}}],"runImage":{}}"#;
     const CACHE: &str = r#"{"buildpacks":[{"key":"ex/node","version":"0.1.0","layers":{"npm_cache":{"sha":"sha256:cc","cache":true},"node_modules-production":{"sha":"sha256:pp","data":{"exec-env":["production"]},"cache":true},"nodejs":{"sha":"sha256:nn","launch":true,"build":true,"cache":true}}}]}"#;

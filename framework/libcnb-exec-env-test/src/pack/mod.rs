@@ -103,8 +103,8 @@ fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         "cannot create {}",
         state.display()
     )))?;
-    let mut lock_log = crate::builtin::Log::new(request.progress);
-    let lock = crate::builtin::CacheLock::acquire(&request.cache_dir, &mut lock_log)?;
+    let mut lock_log = crate::platform::log::Log::new(request.progress);
+    let lock = crate::platform::cache_lock::CacheLock::acquire(&request.cache_dir, &mut lock_log)?;
     let order_cnb = order::package(&tools, &request.order, &state)?;
     let (image, volume) = names(&request.cache_dir);
     let cache_before = image::cache_layers(&tools, &volume)?;
@@ -420,7 +420,7 @@ fn results_file(
         return None;
     }
     let workspace = scratch.path().join("workspace");
-    let mut file = crate::builtin::results_files(var, labels, &workspace)
+    let mut file = crate::platform::test_results::results_files(var, labels, &workspace)
         .into_iter()
         .next()?;
     if let Ok(relative) = file.path.strip_prefix(&workspace) {

@@ -2,4 +2,15 @@
 //!
 //! Engines share nothing with each other; what they have in common lives here.
 
+pub mod cache_lock;
+pub mod layer_toml;
+pub mod log;
 pub mod process;
+pub mod test_results;
+pub mod tree;
+
+/// `/` in a buildpack id becomes `_` in directory names (lifecycle `launch.EscapeID`).
+#[must_use]
+pub fn escape_id(id: &str) -> String {
+    id.replace('/', "_")
+}
