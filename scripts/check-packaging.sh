@@ -18,8 +18,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 target="${CHECK_PACKAGING_TARGET:-$(uname -m | sed 's/arm64/aarch64/')-unknown-linux-musl}"
-libcnb_out="$root/target/check-packaging/libcnb"
-ours_out="$root/target/cnb-local"
+# Cargo's target directory as cargo itself resolves it: CARGO_TARGET_DIR, build.target-dir, or
+# <workspace>/target (cnb-package writes to <that>/cnb-local).
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+libcnb_out="$target_dir/check-packaging/libcnb"
+ours_out="$target_dir/cnb-local"
 failures=0
 
 step() { printf '\n=== %s\n' "$*"; }

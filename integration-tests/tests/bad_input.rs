@@ -224,3 +224,50 @@ fn malformed_go_mod_fails_naming_it_and_keeps_the_cache() {
         "go-mod-cache",
     );
 }
+
+/// Issue 19: a platform may send any printable `CNB_EXEC_ENV` the spec allows. `staging_eu`
+/// (refused by pack's `--exec-env`, passed through by the lifecycle) builds every example
+/// under the built-in engine, with a warning that names pack's rule, and the env-scoped layers
+/// are named for it.
+#[test]
+fn an_exec_env_pack_would_refuse_builds_every_example_with_a_warning() {
+    let staging: ExecEnv = "staging_eu".parse().unwrap();
+    for (buildpack, app, env_layer) in [
+        (
+            "examples/ruby",
+            "ruby/rack-minitest",
+            Some("gems-staging_eu"),
+        ),
+        ("examples/go", "go/hello", None),
+        (
+            "examples/nodejs",
+            "nodejs/greeting-service",
+            Some("node_modules-staging_eu"),
+        ),
+    ] {
+        let app_dir = integration_tests::copy_example_app(app);
+        let config = BuildConfig::new(app_dir.path())
+            .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack.into())])
+            .exec_env(staging.clone())
+            .engine(libcnb_exec_env_test::Engine::Builtin);
+        LocalRunner::default().build(config, |ctx| {
+            for expected in [
+                "Execution environment: staging_eu (from the CNB_EXEC_ENV environment variable)",
+                "Warning: the execution environment \"staging_eu\" is accepted, but pack would refuse it: `pack build --exec-env` takes only ASCII letters, digits, '.' and '-'",
+            ] {
+                assert!(
+                    ctx.build_output.contains(expected),
+                    "{buildpack}: expected {expected:?} in:\n{}",
+                    ctx.build_output
+                );
+            }
+            if let Some(layer) = env_layer {
+                assert!(
+                    ctx.layer(buildpack, layer).is_some(),
+                    "{buildpack}: no layer {layer}:\n{}",
+                    ctx.build_output
+                );
+            }
+        });
+    }
+}

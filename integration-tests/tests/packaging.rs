@@ -38,8 +38,10 @@ fn test_report_keeps_its_declaration_and_layout() {
     assert_eq!(packaged.target, target);
     assert_eq!(
         packaged.dir,
-        workspace_root()
-            .join("target/cnb-local")
+        // `<workspace>/target`, or wherever `CARGO_TARGET_DIR` puts Cargo's output.
+        libcnb_exec_env_package::cargo_target_dir(&workspace_root())
+            .unwrap()
+            .join("cnb-local")
             .join(&target.triple)
             .join("debug/examples_test-report")
     );

@@ -11,6 +11,7 @@
 //! Without it, every main package of the module is built.
 
 use crate::errors::GoBuildpackError;
+use libcnb_exec_env::app_file::read_app_file;
 use std::path::{Path, PathBuf};
 
 /// The build configuration.
@@ -26,13 +27,16 @@ impl BuildConfig {
     /// Reads `project.toml` in `app_dir`; absent file or table means the defaults.
     pub(crate) fn read(app_dir: &Path) -> Result<Self, GoBuildpackError> {
         let path = app_dir.join("project.toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self::default());
-            }
-            Err(error) => return Err(GoBuildpackError::io("read", &path)(error)),
+        // Through `read_app_file`: a `project.toml` linking out of the app is refused.
+        let Some(bytes) = read_app_file(app_dir, "project.toml")? else {
+            return Ok(Self::default());
         };
+        let text = String::from_utf8(bytes).map_err(|_| {
+            GoBuildpackError::io("read", &path)(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not valid UTF-8",
+            ))
+        })?;
         let malformed = |message: String| GoBuildpackError::BuildConfig {
             path: path.clone(),
             message,
@@ -106,6 +110,32 @@ mod tests {
         .unwrap();
         let config = BuildConfig::read(dir.path()).unwrap();
         assert_eq!(config.packages, vec!["./cmd/a".to_owned()]);
+    }
+
+    /// A `project.toml` linking out of the app is refused, naming the file, never read.
+    #[test]
+    fn project_toml_linking_out_of_the_app_is_refused() {
+        let app = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(
+            outside.path().join("secret"),
+            "[examples.go]\npackages = [\"./s3cret\"]\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret"),
+            app.path().join("project.toml"),
+        )
+        .unwrap();
+        let error = BuildConfig::read(app.path()).unwrap_err();
+        assert!(matches!(error, GoBuildpackError::AppFile(_)), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.contains(&app.path().join("project.toml").display().to_string())
+                && message.contains("outside the app directory")
+                && !message.contains("s3cret"),
+            "{message}"
+        );
     }
 
     #[test]

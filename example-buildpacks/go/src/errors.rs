@@ -9,6 +9,9 @@ pub(crate) enum GoBuildpackError {
     /// `go.mod` is missing, unreadable or malformed.
     #[error(transparent)]
     GoMod(#[from] GoModError),
+    /// An app file (`project.toml`) is a link out of the app, or cannot be read.
+    #[error(transparent)]
+    AppFile(#[from] libcnb_exec_env::app_file::AppFileError),
 
     /// The build configuration (`project.toml`) is malformed.
     #[error("{}: {message}", path.display())]

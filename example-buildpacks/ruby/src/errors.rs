@@ -74,6 +74,9 @@ pub(crate) enum RubyBuildpackError {
         #[source]
         source: std::io::Error,
     },
+    /// An app file (`Procfile`, `project.toml`) is a link out of the app, or cannot be read.
+    #[error(transparent)]
+    AppFile(#[from] libcnb_exec_env::app_file::AppFileError),
     /// An app setting is invalid.
     #[error("{}: {message}", path.display())]
     InvalidConfig {

@@ -2,6 +2,7 @@
 
 use crate::errors::RubyBuildpackError;
 use libcnb::data::process_type;
+use libcnb_exec_env::app_file::read_app_file;
 use libcnb_exec_env::{ExecEnv, Process, ProcessBuilder, test_process};
 use std::path::{Path, PathBuf};
 
@@ -27,7 +28,7 @@ pub(crate) struct AppConfig {
 /// The file cannot be read, is not TOML, or `test` is not a non-empty string.
 pub(crate) fn read_config(app_dir: &Path) -> Result<AppConfig, RubyBuildpackError> {
     let path = app_dir.join("project.toml");
-    let Some(text) = read_optional(&path)? else {
+    let Some(text) = read_optional(app_dir, "project.toml")? else {
         return Ok(AppConfig::default());
     };
     let invalid = |message: String| RubyBuildpackError::InvalidConfig {
@@ -55,15 +56,18 @@ pub(crate) fn read_config(app_dir: &Path) -> Result<AppConfig, RubyBuildpackErro
     Ok(AppConfig { test: test_command })
 }
 
-fn read_optional(path: &Path) -> Result<Option<String>, RubyBuildpackError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(RubyBuildpackError::ReadFile {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+/// `<app>/<name>` as text; `None` when absent. Read through [`read_app_file`]: a link out of the
+/// app is refused, never followed.
+fn read_optional(app_dir: &Path, name: &str) -> Result<Option<String>, RubyBuildpackError> {
+    let Some(bytes) = read_app_file(app_dir, name)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| RubyBuildpackError::ReadFile {
+            path: app_dir.join(name),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not valid UTF-8"),
+        })
 }
 
 /// The `web` line of `<app>/Procfile`, if any.
@@ -72,7 +76,7 @@ fn read_optional(path: &Path) -> Result<Option<String>, RubyBuildpackError> {
 /// The Procfile cannot be read, or a `web` entry is empty.
 pub(crate) fn procfile_web(app_dir: &Path) -> Result<Option<String>, RubyBuildpackError> {
     let path = app_dir.join("Procfile");
-    let Some(text) = read_optional(&path)? else {
+    let Some(text) = read_optional(app_dir, "Procfile")? else {
         return Ok(None);
     };
     for line in text.lines() {
@@ -191,6 +195,42 @@ mod tests {
         assert_eq!(
             read_config(dir.path()).unwrap().test.as_deref(),
             Some("ruby test.rb")
+        );
+    }
+
+    /// A `Procfile` or `project.toml` linking out of the app is refused, naming the file,
+    /// never read; a link inside the app is followed.
+    #[test]
+    fn app_files_linking_out_of_the_app_are_refused() {
+        let app = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "web: s3cret\n").unwrap();
+        for name in ["Procfile", "project.toml"] {
+            std::os::unix::fs::symlink(outside.path().join("secret"), app.path().join(name))
+                .unwrap();
+        }
+        let procfile = procfile_web(app.path()).unwrap_err();
+        let config = read_config(app.path()).unwrap_err();
+        for (error, name) in [(procfile, "Procfile"), (config, "project.toml")] {
+            assert!(
+                matches!(error, RubyBuildpackError::AppFile(_)),
+                "{name}: {error:?}"
+            );
+            let message = error.to_string();
+            assert!(
+                message.contains(&app.path().join(name).display().to_string())
+                    && message.contains("outside the app directory")
+                    && !message.contains("s3cret"),
+                "{message}"
+            );
+        }
+
+        std::fs::remove_file(app.path().join("Procfile")).unwrap();
+        std::fs::write(app.path().join("Procfile.real"), "web: ./serve\n").unwrap();
+        std::os::unix::fs::symlink("Procfile.real", app.path().join("Procfile")).unwrap();
+        assert_eq!(
+            procfile_web(app.path()).unwrap().as_deref(),
+            Some("./serve")
         );
     }
 

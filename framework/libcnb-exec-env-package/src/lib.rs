@@ -219,6 +219,25 @@ impl fmt::Display for PackageWarning {
     }
 }
 
+/// The Cargo target directory of the workspace containing `dir`, as `cargo metadata` reports
+/// it: `CARGO_TARGET_DIR` when set, else `build.target-dir` from Cargo's configuration, else
+/// `<workspace>/target`. Packaged buildpacks go to `<this>/cnb-local` by default.
+///
+/// ```no_run
+/// use libcnb_exec_env_package::cargo_target_dir;
+///
+/// let target = cargo_target_dir(std::path::Path::new(".")).unwrap();
+/// println!("packaged buildpacks go to {}", target.join("cnb-local").display());
+/// ```
+///
+/// # Errors
+/// [`PackageError::CargoMetadata`] when `cargo metadata` fails in `dir`.
+pub fn cargo_target_dir(dir: &Path) -> Result<PathBuf, PackageError> {
+    Ok(workspace::cargo_metadata(dir)?
+        .target_directory
+        .into_std_path_buf())
+}
+
 /// Packages the buildpack in `dir` (a Rust buildpack crate or a composite) and, for a
 /// composite, its `libcnb:` components, keeping `exec-env` keys.
 ///

@@ -302,8 +302,19 @@ fn a_crate_of_another_cargo_workspace_is_built_in_its_own() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), "standalone\n");
-    // Its binary came from its own target directory.
-    assert!(standalone.join("target").is_dir());
+    // Its binary came from its own workspace's target directory (`<standalone>/target`, or
+    // `CARGO_TARGET_DIR` when the caller sets one, as cargo does).
+    let target_dir = libcnb_exec_env_package::cargo_target_dir(&standalone).unwrap();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => assert_eq!(target_dir, standalone.join(dir)),
+        None => assert_eq!(target_dir, standalone.join("target")),
+    }
+    assert!(
+        target_dir
+            .join(host_triple().unwrap())
+            .join("debug/standalone")
+            .is_file()
+    );
 }
 
 #[test]

@@ -2,13 +2,26 @@
 //!
 //! # Validation rule
 //!
-//! The spec forbids `/` in an environment name; RFC 0134 and pack allow only ASCII letters,
-//! digits, `.` and `-`; the lifecycle passes any string through. This crate accepts exactly what
-//! pack accepts (ASCII letters, digits, `.`, `-`), at most [`MAX_EXEC_ENV_LEN`] bytes, never
-//! empty. So every value this crate accepts is one the spec, the RFC, pack and the lifecycle all
-//! accept, and a value that only slipped past the lifecycle (for example `pack build --env
-//! CNB_EXEC_ENV=a/b` on an older pack) is refused with an error that quotes it.
-//! Names are case-sensitive, as in the lifecycle: `Test` is not `test`.
+//! The spec forbids only `/` in an environment name; the lifecycle passes any string through;
+//! pack limits `pack build --exec-env` to ASCII letters, digits, `.` and `-` (RFC 0134's
+//! wording). A platform is free to send more (`staging_eu`, `eu:west`, `QA+1`), so this crate
+//! accepts every *printable* name the spec allows and refuses only what cannot be meant:
+//!
+//! - `/` (the spec reserves it for namespacing),
+//! - the empty string (the lifecycle reads it as unset; [`crate::ResolvedExecEnv`] does too),
+//! - whitespace, control characters and other characters that print as nothing or as
+//!   something else (Unicode format characters such as U+200B or U+202E, unassigned code
+//!   points: what Rust's `str::escape_debug` escapes; a combining mark only after another
+//!   character), so the name in a log is the name,
+//! - exactly `*`, the wildcard of `exec-env = ["*"]`: an environment of that name could not be
+//!   told apart from "every environment" in the lists that name it,
+//! - more than [`MAX_EXEC_ENV_LEN`] bytes (64: a name is a label, and every byte may cost three
+//!   in an env-scoped layer's file name, see [`crate::layers::env_scoped_name`]),
+//! - invalid UTF-8.
+//!
+//! A name pack would refuse ([`ExecEnv::is_pack_compatible`] is false) is accepted; the
+//! runtime prints a warning naming pack's rule. Names are case-sensitive, as in the lifecycle:
+//! `Test` is not `test`.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -32,6 +45,8 @@ pub const WILDCARD: &str = "*";
 /// let custom: ExecEnv = "staging.eu-1".parse().unwrap();
 /// assert_eq!(custom.as_str(), "staging.eu-1");
 /// assert!("a/b".parse::<ExecEnv>().is_err());
+/// assert_eq!("staging_eu".parse::<ExecEnv>().unwrap().as_str(), "staging_eu");
+/// assert!("te st".parse::<ExecEnv>().is_err());
 /// assert_eq!(ExecEnv::default(), ExecEnv::Production);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,9 +102,18 @@ pub enum ExecEnvError {
         /// The value, as given.
         value: String,
     },
-    /// The value holds a character other than ASCII letters, digits, `.` and `-`.
+    /// The value is exactly `*`, the wildcard of `exec-env = ["*"]`.
     #[error(
-        "the execution environment {value:?} contains {character:?} at byte {position}: only ASCII letters, digits, '.' and '-' are allowed"
+        "the execution environment {value:?} is the wildcard of `exec-env = [\"*\"]` (every environment), not a name"
+    )]
+    Wildcard {
+        /// The value, as given.
+        value: String,
+    },
+    /// The value holds whitespace, a control character or another character that does not
+    /// print as itself.
+    #[error(
+        "the execution environment {value:?} contains {character:?} at byte {position}: whitespace, control and invisible characters are not allowed"
     )]
     InvalidCharacter {
         /// The value, as given.
@@ -134,6 +158,24 @@ impl ExecEnv {
         )
     }
 
+    /// Whether pack would accept this name for `pack build --exec-env` ([`PACK_RULE`]: ASCII
+    /// letters, digits, `.` and `-`). Other names are valid here, as in the spec and the
+    /// lifecycle, but a user cannot give them with pack's flag.
+    ///
+    /// ```
+    /// use libcnb_exec_env::ExecEnv;
+    ///
+    /// assert!(ExecEnv::Test.is_pack_compatible());
+    /// assert!("staging.eu-1".parse::<ExecEnv>().unwrap().is_pack_compatible());
+    /// assert!(!"staging_eu".parse::<ExecEnv>().unwrap().is_pack_compatible());
+    /// ```
+    #[must_use]
+    pub fn is_pack_compatible(&self) -> bool {
+        self.as_str()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    }
+
     /// Whether this is [`ExecEnv::Production`].
     #[must_use]
     pub fn is_production(&self) -> bool {
@@ -170,9 +212,14 @@ fn validate(value: &str) -> Result<(), ExecEnvError> {
             value: value.to_owned(),
         });
     }
+    if value == WILDCARD {
+        return Err(ExecEnvError::Wildcard {
+            value: value.to_owned(),
+        });
+    }
     match value
         .char_indices()
-        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '-'))
+        .find(|&(position, c)| !is_printable(c, position == 0))
     {
         Some((position, character)) => Err(ExecEnvError::InvalidCharacter {
             value: value.to_owned(),
@@ -182,6 +229,28 @@ fn validate(value: &str) -> Result<(), ExecEnvError> {
         None => Ok(()),
     }
 }
+
+/// Whether `c` prints as itself in a name: ASCII graphic characters, and other characters that
+/// are neither whitespace nor control and that Rust's `str::escape_debug` leaves as they are (its table of
+/// printable characters: no format characters, no unassigned or private-use code points; a
+/// combining mark only after another character).
+fn is_printable(c: char, first: bool) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_graphic();
+    }
+    if c.is_whitespace() || c.is_control() {
+        return false;
+    }
+    let mut sample = String::with_capacity(5);
+    if !first {
+        sample.push('a');
+    }
+    sample.push(c);
+    sample.escape_debug().count() == sample.chars().count()
+}
+
+/// What pack accepts for `pack build --exec-env`: ASCII letters, digits, `.` and `-`.
+pub const PACK_RULE: &str = "ASCII letters, digits, '.' and '-'";
 
 impl fmt::Display for ExecEnv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -351,6 +420,28 @@ mod tests {
         for ok in ["staging", "a.b-c", "X9", &"a".repeat(MAX_EXEC_ENV_LEN)] {
             let env: ExecEnv = ok.parse().unwrap();
             assert_eq!(env.as_str(), ok);
+            assert!(env.is_pack_compatible(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn printable_names_beyond_pack_are_accepted_but_not_pack_compatible() {
+        for ok in [
+            "staging_eu",
+            "eu:west",
+            "QA+1",
+            "a*b",
+            "**",
+            "tést",
+            "te\u{301}st",
+            "\"quoted\"",
+            "~$%!@#",
+            "ステージ",
+        ] {
+            let env: ExecEnv = ok.parse().unwrap_or_else(|error| panic!("{ok:?}: {error}"));
+            assert_eq!(env.as_str(), ok);
+            assert!(matches!(env, ExecEnv::Other(_)));
+            assert!(!env.is_pack_compatible(), "{ok}");
         }
     }
 
@@ -369,9 +460,12 @@ mod tests {
             (" test", ' ', 0),
             ("test\n", '\n', 4),
             ("te\u{7}st", '\u{7}', 2),
-            ("te_st", '_', 2),
-            ("tést", 'é', 1),
-            ("*", '*', 0),
+            ("te\u{a0}st", '\u{a0}', 2),
+            ("te\u{200b}st", '\u{200b}', 2),
+            ("te\u{202e}st", '\u{202e}', 2),
+            ("\u{301}test", '\u{301}', 0),
+            ("te\u{85}st", '\u{85}', 2),
+            ("te\u{e000}", '\u{e000}', 2),
         ] {
             assert_eq!(
                 value.parse::<ExecEnv>(),
@@ -383,6 +477,10 @@ mod tests {
                 "{value:?}"
             );
         }
+        assert_eq!(
+            "*".parse::<ExecEnv>(),
+            Err(ExecEnvError::Wildcard { value: "*".into() })
+        );
         let long = "a".repeat(MAX_EXEC_ENV_LEN + 1);
         let error = long.parse::<ExecEnv>().unwrap_err();
         assert!(matches!(error, ExecEnvError::TooLong { len, .. } if len == MAX_EXEC_ENV_LEN + 1));

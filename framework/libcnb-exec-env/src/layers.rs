@@ -17,6 +17,7 @@ use crate::exec_env::{ExecEnv, ExecEnvSelector};
 use libcnb::data::layer::LayerName;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 /// The `[metadata]` key that names a layer's environments.
 pub const EXEC_ENV_METADATA_KEY: &str = "exec-env";
@@ -47,21 +48,134 @@ impl RetentionPolicy {
     }
 }
 
-/// The name of the env-scoped layer `name` in `env`: `<name>-<env>`.
+/// The name of the env-scoped layer `name` in `env`: `<base>-<env>`, each part escaped so
+/// that the name is always a valid layer name and no two (name, env) pairs share one.
+///
+/// # The encoding
+///
+/// - **base**: the layer name with `-` written `%2D` and `%` written `%25`; every other
+///   character is kept. So the escaped base holds no `-`.
+/// - **separator**: one `-`: the first `-` of an env-scoped name always ends the base.
+/// - **env**: ASCII letters, digits, `.`, `-` and `_` kept; every other byte of the name's
+///   UTF-8 written `%XX` (upper-case hex): `eu:west` gives `eu%3Awest`. Only those characters
+///   and `%` reach the file name, so no `:` (which would split `PATH` when a layer's `bin` is
+///   put on it), no shell metacharacters, no non-ASCII.
+///
+/// Injective: the first `-` splits any name back into the two escaped parts, and both escapes
+/// are prefix-free codes with an exact inverse ([`split_env_scoped_name`]). Always valid: the
+/// result is not empty, holds a `-` (so it is none of the reserved `build`, `launch`, `store`),
+/// and adds no newline to a valid base (libcnb's rule: `^(?!(build|launch|store)$).+$`).
+/// So the name is built without running libcnb's validation regex (compiled on every parse,
+/// ~1 ms each).
+///
+/// Names chosen for readability: a base without `-` or `%` in the three standard environments
+/// (every layer of the example buildpacks) keeps the name earlier versions gave it:
+/// `gems-test`, `node_modules-production`. A base with `-` gets a new name (`go-cache` in
+/// `test` is now `go%2Dcache-test`, where it was `go-cache-test`, the name `go` in
+/// `cache-test` also had): its next build rebuilds it once, and the old layer is discarded.
+///
+/// Worst case length: a 64-byte environment of escaped bytes takes 192 bytes, so a base of up
+/// to 57 bytes always fits a 255-byte file name with `.toml`; common names take a few bytes.
 ///
 /// ```
 /// use libcnb::data::layer_name;
 /// use libcnb_exec_env::{layers::env_scoped_name, ExecEnv};
 ///
 /// assert_eq!(env_scoped_name(&layer_name!("gems"), &ExecEnv::Test).as_str(), "gems-test");
+/// let staging = "staging_eu".parse().unwrap();
+/// assert_eq!(env_scoped_name(&layer_name!("gems"), &staging).as_str(), "gems-staging_eu");
+/// // `gems-x` in `test` and `gems` in `x-test` no longer share `gems-x-test`:
+/// let x_test = "x-test".parse().unwrap();
+/// assert_eq!(env_scoped_name(&layer_name!("gems-x"), &ExecEnv::Test).as_str(), "gems%2Dx-test");
+/// assert_eq!(env_scoped_name(&layer_name!("gems"), &x_test).as_str(), "gems-x-test");
+/// let colon = "eu:west".parse().unwrap();
+/// assert_eq!(env_scoped_name(&layer_name!("gems"), &colon).as_str(), "gems-eu%3Awest");
 /// ```
 #[must_use]
 pub fn env_scoped_name(name: &LayerName, env: &ExecEnv) -> LayerName {
-    // A valid layer name plus `-` plus a valid env name (ASCII letters, digits, `.`, `-`) is
-    // always a valid layer name: only `build`, `launch` and `store` are reserved.
-    format!("{name}-{env}")
-        .parse()
-        .unwrap_or_else(|_| name.clone())
+    let base = name.as_str();
+    let mut encoded = String::with_capacity(base.len() + 1 + env.as_str().len());
+    for c in base.chars() {
+        match c {
+            '-' => encoded.push_str("%2D"),
+            '%' => encoded.push_str("%25"),
+            c => encoded.push(c),
+        }
+    }
+    encoded.push('-');
+    for byte in env.as_str().bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push('%');
+            encoded.push(char::from(HEX[usize::from(byte >> 4)]));
+            encoded.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+    }
+    debug_assert!(is_valid_layer_name(&encoded), "{encoded:?}");
+    // Valid by construction (see above): `new_unchecked` is what libcnb's own `layer_name!`
+    // macro uses once it has checked a literal at compile time.
+    LayerName::new_unchecked(&encoded)
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// The base name and environment of an env-scoped layer name, when `name` is exactly what
+/// [`env_scoped_name`] gives for them (`None` otherwise: a shared layer's name, a name from
+/// another encoding, a non-canonical escape such as `%41`).
+///
+/// ```
+/// use libcnb::data::layer_name;
+/// use libcnb_exec_env::{layers::split_env_scoped_name, ExecEnv};
+///
+/// assert_eq!(split_env_scoped_name("gems-test"), Some((layer_name!("gems"), ExecEnv::Test)));
+/// assert_eq!(
+///     split_env_scoped_name("go%2Dcache-x-test"),
+///     Some((layer_name!("go-cache"), "x-test".parse().unwrap()))
+/// );
+/// assert_eq!(split_env_scoped_name("ruby"), None);
+/// assert_eq!(split_env_scoped_name("gems-a%2Fb"), None); // "a/b" is no environment
+/// ```
+#[must_use]
+pub fn split_env_scoped_name(name: &str) -> Option<(LayerName, ExecEnv)> {
+    let (base, env) = name.split_once('-')?;
+    let base = String::from_utf8(percent_decode(base)?).ok()?;
+    let env = ExecEnv::from_str(&String::from_utf8(percent_decode(env)?).ok()?).ok()?;
+    if !is_valid_layer_name(&base) {
+        return None;
+    }
+    let base = LayerName::new_unchecked(&base);
+    (env_scoped_name(&base, &env).as_str() == name).then_some((base, env))
+}
+
+/// `%XX` to the byte `0xXX`, other bytes as they are; `None` for a `%` not followed by two
+/// hex digits.
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = bytes.get(index + 1..index + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            index += 3;
+        } else {
+            out.push(bytes[index]);
+            index += 1;
+        }
+    }
+    Some(out)
+}
+
+/// libcnb-data's layer name rule (`^(?!(build|launch|store)$).+$`: not empty, not a reserved
+/// name, no newline, since `.` does not match one) without compiling its regex.
+/// `layers::tests` checks it agrees with `LayerName::from_str`.
+fn is_valid_layer_name(name: &str) -> bool {
+    !name.is_empty() && !matches!(name, "build" | "launch" | "store") && !name.contains('\n')
 }
 
 /// What the framework did to a layer.
@@ -88,6 +202,14 @@ pub enum LayerAction {
         /// Why.
         reason: String,
     },
+    /// A cached layer marked with `exec-env` whose name is not the env-scoped name of that
+    /// environment (left by an older naming scheme, or edited): deleted, not retained.
+    DiscardedStale {
+        /// The layer.
+        layer: String,
+        /// What its metadata claimed.
+        exec_env: ExecEnvSelector,
+    },
     /// A restored layer under this environment's name claimed another environment.
     DiscardedForeign {
         /// The layer.
@@ -112,6 +234,10 @@ impl std::fmt::Display for LayerAction {
             LayerAction::DiscardedBroken { layer, reason } => {
                 write!(f, "Discarded layer {layer}: {reason}; it will be rebuilt")
             }
+            LayerAction::DiscardedStale { layer, exec_env } => write!(
+                f,
+                "Discarded layer {layer} of {exec_env}: its name is not this framework's env-scoped name for it (an older naming scheme?)"
+            ),
             LayerAction::DiscardedForeign { layer, exec_env } => write!(
                 f,
                 "Discarded layer {layer}: its metadata says it belongs to {exec_env}; it will be rebuilt"
@@ -332,11 +458,23 @@ pub(crate) fn retain_other_envs(
         if selector.matches(env) {
             continue;
         }
-        let keep = match &selector {
-            ExecEnvSelector::All => true,
-            ExecEnvSelector::Only(envs) => envs.iter().any(|other| policy.keeps(other)),
+        // An env-scoped layer is one whose name decodes to an environment and whose metadata
+        // names that same environment. Anything else carrying `exec-env` (a name from an
+        // older encoding such as `go-cache-test`, a hand-edited file) is not kept forever.
+        let layer_env = match split_env_scoped_name(&name) {
+            Some((_, layer_env)) if selector == ExecEnvSelector::from(layer_env.clone()) => {
+                layer_env
+            }
+            _ => {
+                remove_layer(layers_dir, &name)?;
+                actions.push(LayerAction::DiscardedStale {
+                    layer: name,
+                    exec_env: selector,
+                });
+                continue;
+            }
         };
-        if keep {
+        if policy.keeps(&layer_env) {
             let mut types = toml::Table::new();
             types.insert("launch".into(), toml::Value::Boolean(false));
             types.insert("build".into(), toml::Value::Boolean(false));
@@ -467,7 +605,132 @@ mod tests {
         assert!(!untouched.contains("types"));
     }
 
+    #[test]
+    fn retention_decodes_names_and_discards_stale_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        // `gems-x` in test and `gems` in x-test: two layers now, where both were `gems-x-test`.
+        let x_test: ExecEnv = "x-test".parse().unwrap();
+        let gems_x_test = env_scoped_name(&layer_name!("gems-x"), &ExecEnv::Test);
+        let gems_in_x_test = env_scoped_name(&layer_name!("gems"), &x_test);
+        assert_ne!(gems_x_test, gems_in_x_test);
+        write(
+            dir.path(),
+            &gems_x_test,
+            "[metadata]\nexec-env = [\"test\"]\n",
+        );
+        write(
+            dir.path(),
+            &gems_in_x_test,
+            "[metadata]\nexec-env = [\"x-test\"]\n",
+        );
+        // Left by the old `<name>-<env>` scheme: `go-cache` in test.
+        write(
+            dir.path(),
+            "go-cache-test",
+            "[metadata]\nexec-env = [\"test\"]\n",
+        );
+        let staging: ExecEnv = "staging_eu".parse().unwrap();
+        let actions = retain_other_envs(
+            dir.path(),
+            &staging,
+            &BTreeSet::new(),
+            &RetentionPolicy::KeepOnly(vec![ExecEnv::Test]),
+        )
+        .unwrap();
+        let described: Vec<String> = actions.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            described,
+            [
+                "Retained layer gems%2Dx-test of test (cached, not exported)",
+                "Evicted layer gems-x-test of x-test (retention policy)",
+                "Discarded layer go-cache-test of test: its name is not this framework's env-scoped name for it (an older naming scheme?)",
+            ]
+        );
+        assert!(!dir.path().join("go-cache-test").exists());
+        assert!(!dir.path().join("gems-x-test").exists());
+        assert!(dir.path().join("gems%2Dx-test/marker").exists());
+    }
+
+    #[test]
+    fn standard_names_are_unchanged_for_plain_bases() {
+        for (base, env, expected) in [
+            (
+                layer_name!("node_modules"),
+                ExecEnv::Test,
+                "node_modules-test",
+            ),
+            (layer_name!("gems"), ExecEnv::Production, "gems-production"),
+            (
+                layer_name!("deps"),
+                ExecEnv::Development,
+                "deps-development",
+            ),
+        ] {
+            assert_eq!(env_scoped_name(&base, &env).as_str(), expected);
+            assert_eq!(split_env_scoped_name(expected), Some((base, env)));
+        }
+        assert_eq!(
+            split_env_scoped_name("%2Dx-test"),
+            Some((layer_name!("-x"), ExecEnv::Test))
+        );
+        for odd in [
+            "gems-%41", "gems-%4", "gems-%+1", "gems-%3a", "-test", "gems-*", "gems-%2A", "gems-",
+            "gems-%2F",
+        ] {
+            assert_eq!(split_env_scoped_name(odd), None, "{odd}");
+        }
+    }
+
+    fn valid_base() -> impl proptest::strategy::Strategy<Value = LayerName> {
+        use proptest::strategy::Strategy;
+        proptest::prop_oneof!["[a-c%_-]{1,6}", proptest::prelude::any::<String>(),]
+            .prop_filter_map("not a layer name", |name| name.parse::<LayerName>().ok())
+    }
+
+    fn valid_env() -> impl proptest::strategy::Strategy<Value = ExecEnv> {
+        use proptest::strategy::Strategy;
+        proptest::prop_oneof![
+            "[a-c%:_-]{1,6}",
+            "[!-.0-~]{1,64}",
+            "[a-zé\u{301}ステ%-]{1,12}",
+        ]
+        .prop_filter_map("not an environment", |name| name.parse::<ExecEnv>().ok())
+    }
+
     proptest::proptest! {
+        #[test]
+        fn encoding_is_injective_and_always_a_valid_layer_name(
+            base_a in valid_base(), env_a in valid_env(), base_b in valid_base(), env_b in valid_env()
+        ) {
+            let a = env_scoped_name(&base_a, &env_a);
+            let b = env_scoped_name(&base_b, &env_b);
+            let parsed = a.as_str().parse::<LayerName>().ok();
+            proptest::prop_assert_eq!(parsed.as_ref(), Some(&a));
+            proptest::prop_assert_eq!(split_env_scoped_name(&a), Some((base_a.clone(), env_a.clone())));
+            proptest::prop_assert_eq!(a == b, (&base_a, &env_a) == (&base_b, &env_b));
+            let (_, env_part) = a.split_once('-').unwrap();
+            proptest::prop_assert!(
+                env_part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-%".contains(&b)),
+                "{a}"
+            );
+        }
+
+        #[test]
+        fn own_layer_name_rule_agrees_with_libcnb(name in proptest::prop_oneof![
+            proptest::prelude::any::<String>(),
+            "(build|launch|store|\n|\r|a\nb|x)",
+        ]) {
+            proptest::prop_assert_eq!(is_valid_layer_name(&name), name.parse::<LayerName>().is_ok());
+        }
+
+        #[test]
+        fn split_never_panics_and_only_accepts_canonical_names(name in "[a-c%0-9A-F:-]{0,12}") {
+            if let Some((base, env)) = split_env_scoped_name(&name) {
+                let again = env_scoped_name(&base, &env);
+                proptest::prop_assert_eq!(again.as_str(), name.as_str());
+            }
+        }
+
         #[test]
         fn layer_metadata_handling_never_panics_and_never_keeps_a_wrong_env(text in proptest::prelude::any::<String>(), env in "(test|production|[a-z]{1,5})") {
             let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@
 use crate::buildpack::Buildpack;
 use crate::context::{BuildContext, DetectContext};
 use crate::descriptor::{BuildpackToml, DeclarationForm, DescriptorError};
-use crate::exec_env::ExecEnvSelector;
+use crate::exec_env::{ExecEnv, ExecEnvSelector, PACK_RULE};
 use crate::layers::{self, LayerAction, LayerFileError};
 use crate::output;
 use crate::resolve::ResolvedExecEnv;
@@ -194,10 +194,7 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
             return EXIT_ERROR;
         }
     };
-    output::exec_env_header(phase_name, &exec_env);
-    if let Some(message) = exec_env.platform_file_disagreement(&platform_dir) {
-        output::warning(message);
-    }
+    announce(phase_name, &exec_env, &platform_dir);
 
     if !descriptor.exec_env.matches(&exec_env.env) {
         let message = not_declared(&descriptor.exec_env, &exec_env);
@@ -225,6 +222,38 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
             libcnb::Buildpack::on_error(&adapter, error);
             EXIT_ERROR
         }
+    }
+}
+
+/// The warning for a name pack would refuse: valid here (the spec forbids only `/`, the
+/// lifecycle passes anything), but not one a user can give with `pack build --exec-env`.
+///
+/// ```
+/// use libcnb_exec_env::{runtime::pack_warning, ExecEnv};
+///
+/// assert_eq!(pack_warning(&ExecEnv::Test), None);
+/// let warning = pack_warning(&"staging_eu".parse().unwrap()).unwrap();
+/// assert!(warning.contains("\"staging_eu\"") && warning.contains("ASCII letters, digits, '.' and '-'"));
+/// ```
+#[must_use]
+pub fn pack_warning(env: &ExecEnv) -> Option<String> {
+    (!env.is_pack_compatible()).then(|| {
+        format!(
+            "the execution environment {:?} is accepted, but pack would refuse it: `pack build --exec-env` takes only {PACK_RULE}",
+            env.as_str()
+        )
+    })
+}
+
+/// Prints which environment this phase runs in and where that came from, and warns when the
+/// platform env file disagrees with the variable or pack would refuse the name.
+fn announce(phase_name: &str, exec_env: &ResolvedExecEnv, platform_dir: &Path) {
+    output::exec_env_header(phase_name, exec_env);
+    if let Some(message) = exec_env.platform_file_disagreement(platform_dir) {
+        output::warning(message);
+    }
+    if let Some(warning) = pack_warning(&exec_env.env) {
+        output::warning(warning);
     }
 }
 

@@ -20,10 +20,24 @@ fn valid_name() -> impl Strategy<Value = String> {
 
 proptest! {
     #[test]
-    fn parser_never_panics_and_accepts_exactly_the_documented_charset(value in any::<String>()) {
+    fn parser_never_panics_and_accepts_exactly_the_documented_charset(value in prop_oneof![
+        any::<String>(),
+        "[ -~]{0,66}",
+    ]) {
+        // Printable as documented: ASCII graphic, or non-ASCII that is neither whitespace nor
+        // control and that `str::escape_debug` leaves as it is (a combining mark not first).
+        let printable = value.char_indices().all(|(position, c)| {
+            if c.is_ascii() {
+                return c.is_ascii_graphic();
+            }
+            let sample = if position == 0 { c.to_string() } else { format!("a{c}") };
+            !c.is_whitespace() && !c.is_control() && sample.escape_debug().to_string() == sample
+        });
         let valid = !value.is_empty()
             && value.len() <= 64
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            && value != "*"
+            && !value.contains('/')
+            && printable;
         match value.parse::<ExecEnv>() {
             Ok(env) => {
                 prop_assert!(valid, "accepted {value:?}");
@@ -37,6 +51,24 @@ proptest! {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_printable_ascii_name_without_slash_parses(name in "[!-.0-~]{1,64}") {
+        prop_assume!(name != "*");
+        let env: ExecEnv = name.parse().unwrap();
+        prop_assert_eq!(env.as_str(), name.as_str());
+        prop_assert_eq!(
+            env.is_pack_compatible(),
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        );
+    }
+
+    #[test]
+    fn printable_unicode_names_parse(name in "[[\\p{Latin}\\p{Greek}\\p{Cyrillic}\\p{Katakana}&&\\P{M}]0-9_:+.-][\\p{Latin}\\p{Greek}\\p{Cyrillic}\\p{Katakana}0-9_:+.-]{0,15}") {
+        prop_assume!(name.len() <= 64);
+        let env: ExecEnv = name.parse().unwrap();
+        prop_assert_eq!(env.as_str(), name.as_str());
     }
 
     #[test]

@@ -257,6 +257,65 @@ fn invalid_exec_env_fails_naming_value_and_source_and_writes_nothing() {
     );
 }
 
+/// Issue 19: a platform may send any printable name the spec allows (`staging_eu`, `eu:west`):
+/// detect and build succeed, with a warning naming pack's rule, and the env-scoped layer gets
+/// its escaped name.
+#[test]
+fn printable_names_pack_refuses_build_with_a_warning_naming_packs_rule() {
+    for (value, layer) in [
+        ("staging_eu", "deps-staging_eu"),
+        ("eu:west", "deps-eu%3Awest"),
+        ("QA+1", "deps-QA%2B1"),
+    ] {
+        let dirs = dirs(&format!("{BP}exec-env = [{value:?}]\n"));
+        for phase in ["detect", "build"] {
+            let output = run(phase, &dirs, Some(value), &[]);
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{value} {phase}: {}",
+                text(&output)
+            );
+            let expected = format!(
+                "! Warning: the execution environment {value:?} is accepted, but pack would refuse it: `pack build --exec-env` takes only ASCII letters, digits, '.' and '-'"
+            );
+            assert!(
+                text(&output).contains(&expected)
+                    && text(&output).contains(&format!(
+                        "Execution environment: {value} (from the CNB_EXEC_ENV environment variable)"
+                    )),
+                "{value} {phase}: {}",
+                text(&output)
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(dirs.app.join("detected-env")).unwrap(),
+            value
+        );
+        assert_eq!(
+            std::fs::read_to_string(dirs.layers.join(layer).join("installed-for")).unwrap(),
+            value,
+            "{value}"
+        );
+        assert_eq!(
+            layer_toml(&dirs, layer)["metadata"]["exec-env"]
+                .as_array()
+                .unwrap()[0]
+                .as_str(),
+            Some(value)
+        );
+    }
+    // pack's names print no warning.
+    let dirs = dirs(BP);
+    let output = run("build", &dirs, Some("staging.eu-1"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        !text(&output).contains("pack would refuse"),
+        "{}",
+        text(&output)
+    );
+}
+
 #[test]
 fn undeclared_env_fails_detect_with_a_reason_in_both_declaration_forms() {
     let list = format!("{BP}exec-env = [\"test\"]\n");
@@ -442,6 +501,9 @@ fn bad_exec_env_values_fail_with_exit_1_quoting_value_and_source() {
     let long = "a".repeat(65);
     let cases: Vec<(&[u8], &str)> = vec![
         (b"qa/1", "contains '/'"),
+        (b"a/b", "contains '/'"),
+        (b"*", "is the wildcard"),
+        (b"te\xe2\x80\x8bst", "contains '\\u{200b}' at byte 2"),
         (b"te st", "contains ' ' at byte 2"),
         (b" test", "contains ' ' at byte 0"),
         (b"test\t", "contains '\\t' at byte 4"),
