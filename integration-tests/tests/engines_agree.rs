@@ -271,8 +271,11 @@ fn assert_agree(builtin: &BuildReport, lifecycle: &BuildReport) {
     let labels = |r: &BuildReport| {
         r.labels
             .iter()
+            // Labels the lifecycle writes from its own state, and the run image's own labels
+            // (the local builder's `io.libcnb-exec-env.recipe`): not the buildpacks' doing.
             .filter(|(key, _)| {
-                !key.starts_with("io.buildpacks.") || *key == "io.buildpacks.exec-env"
+                (!key.starts_with("io.buildpacks.") || *key == "io.buildpacks.exec-env")
+                    && !key.starts_with("io.libcnb-exec-env.")
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<Vec<_>>()
