@@ -84,6 +84,11 @@ start() {
         return 0
     fi
     install_engine
+    # pack without --docker-host inherit makes the engine create an empty *directory* at the
+    # default socket path: remove it, or every later default-socket client fails.
+    if [[ -d /var/run/docker.sock ]] && $SUDO rmdir /var/run/docker.sock 2>/dev/null; then
+        say "removed the empty directory /var/run/docker.sock (left by a pack build without --docker-host inherit)"
+    fi
     mkdir -p "$root" "$data_root" "$exec_root"
     rm -f "$sock" "$pidfile"
     # dockerd writes /etc/docker/key.json on first start: note whether we are the ones creating it.
