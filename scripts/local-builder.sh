@@ -206,10 +206,11 @@ fi
 # --- 4. pack ------------------------------------------------------------------------------------
 step "pack $pack_version (from its Go module)"
 pack="$cache/pack/v$pack_version/pack"
-if [[ ! -x "$pack" ]]; then
-    # Someone (another run, the CI) may be building it right now: wait instead of building twice.
+if [[ ! -x "$pack" ]] || pgrep -f "go build.*-o $pack( |$)" >/dev/null; then
+    # Someone (another run, the CI) may be building it right now: wait instead of building twice
+    # (and until it is done: go build writes the -o file in place, not atomically).
     waited=0
-    while [[ ! -x "$pack" ]] && pgrep -f "go build.*-o $pack( |$)" >/dev/null; do
+    while pgrep -f "go build.*-o $pack( |$)" >/dev/null; do
         ((waited % 30 == 0)) && say "waiting for the pack build that is running (-o $pack)"
         ((waited < 1800)) || die "the running pack build did not finish within 30 minutes"
         sleep 5
