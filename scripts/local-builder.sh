@@ -316,9 +316,14 @@ if docker image inspect "$builder_image" >/dev/null 2>&1 &&
     say "$builder_image: up to date"
 else
     rm -f "$builder_dir/builder.hash"
+    old_builder_id="$(docker image inspect -f '{{.Id}}' "$builder_image" 2>/dev/null || true)"
     "$pack" builder create "$builder_image" --config "$builder_dir/builder.toml" --pull-policy never >&2 ||
         die "pack builder create $builder_image failed"
     echo "$builder_recipe" >"$builder_dir/builder.hash"
+    # The replaced builder image is left untagged: remove it (kept if a container still uses it).
+    if [[ -n "$old_builder_id" && "$old_builder_id" != "$(docker image inspect -f '{{.Id}}' "$builder_image")" ]]; then
+        docker rmi "$old_builder_id" >/dev/null 2>&1 || true
+    fi
 fi
 "$pack" config trusted-builders add "$builder_image" >/dev/null ||
     die "pack config trusted-builders add $builder_image failed"
