@@ -200,7 +200,7 @@ fn sha512_integrity(integrity: Option<&str>) -> Option<Vec<String>> {
 /// [`NodejsError::IntegrityMismatch`] naming the URL and both digests.
 pub(crate) fn verify(url: &str, expected: &[String], actual: &[u8]) -> Result<(), NodejsError> {
     let actual = base64::engine::general_purpose::STANDARD.encode(actual);
-    if expected.iter().any(|digest| *digest == actual) {
+    if expected.contains(&actual) {
         Ok(())
     } else {
         Err(NodejsError::IntegrityMismatch {
@@ -266,6 +266,7 @@ fn strip_first_component(path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn sha512_base64(bytes: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(Sha512::digest(bytes))
@@ -378,7 +379,6 @@ mod tests {
         let dest = dir.path().join("out");
         unpack(&archive, &dest).unwrap();
         assert_eq!(std::fs::read(dest.join("bin/node")).unwrap(), b"#!x\n");
-        use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(dest.join("bin/node"))
             .unwrap()
             .permissions()

@@ -3,7 +3,7 @@
 //! The `semver` crate implements Cargo's syntax: comparators joined by `,`, and a bare version
 //! meaning `^version`. npm's syntax differs in three ways this module translates:
 //! - `a || b`: alternatives (one [`VersionReq`] each; a version matches when any does);
-//! - `>=18 <21`: comparators separated by spaces are ANDed (joined with `,` here);
+//! - `>=18 <21`: comparators separated by spaces must all match (joined with `,` here);
 //! - `18.17.0`: a bare version is exact in npm (`=18.17.0` here), `18` and `18.1` are `18.x`
 //!   and `18.1.x` (which `=18` and `=18.1` also mean in the `semver` crate);
 //! - `1.2.3 - 2.3`: hyphen ranges (`>=1.2.3, <=2.3`).
