@@ -106,7 +106,10 @@ mod tests {
             source: which::Error::CannotFindBinaryPath,
         }
         .to_string();
-        assert!(message.starts_with("`ruby` was not found on PATH ("), "{message}");
+        assert!(
+            message.starts_with("`ruby` was not found on PATH ("),
+            "{message}"
+        );
         assert!(
             message.contains("the build image (the stack of your builder) must provide `ruby`"),
             "{message}"
