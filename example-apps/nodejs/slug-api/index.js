@@ -12,5 +12,5 @@ http
     response.end(JSON.stringify({ title, slug: toSlug(title) }) + '\n');
   })
   .listen(port, () => {
-    console.log(`slug-api listening on port ${port}`);
+    console.log(`slug-api listening on port ${port} (Node.js ${process.version})`);
   });

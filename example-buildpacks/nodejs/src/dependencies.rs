@@ -334,8 +334,8 @@ mod tests {
 
     fn runtime() -> NodeRuntime {
         NodeRuntime {
-            node: "/usr/bin/node".into(),
-            npm: "/usr/bin/npm".into(),
+            bin_dir: "/layers/examples_nodejs/nodejs/bin".into(),
+            npm: "/layers/examples_nodejs/nodejs/bin/npm".into(),
             node_version: "20.20.2".into(),
             npm_version: "11.19.1".into(),
         }

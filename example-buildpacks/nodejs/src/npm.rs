@@ -16,9 +16,13 @@ pub(crate) struct Npm {
 
 impl Npm {
     /// `npm` at `program`, with its download cache in `cache_dir`, `NODE_ENV=node_env`, and
-    /// the platform's environment variables (from `pack build --env`) on top.
+    /// the platform's environment variables (from `pack build --env`) on top, and `bin_dir`
+    /// (the installed `node` and `npm`) first on `PATH`: npm starts with `#!/usr/bin/env node`
+    /// and scripts call `node`, while the lifecycle adds the layer to `PATH` only for later
+    /// buildpacks and the image.
     pub(crate) fn new(
         program: PathBuf,
+        bin_dir: &Path,
         cache_dir: &Path,
         node_env: &str,
         platform_env: &Env,
@@ -41,7 +45,18 @@ impl Npm {
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         platform.sort();
-        env.extend(platform);
+        let path = platform
+            .iter()
+            .find(|(key, _)| key == "PATH")
+            .map(|(_, value)| value.clone())
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_default();
+        let path = std::env::join_paths(
+            std::iter::once(bin_dir.to_owned()).chain(std::env::split_paths(&path)),
+        )
+        .unwrap_or_else(|_| bin_dir.as_os_str().to_owned());
+        env.extend(platform.into_iter().filter(|(key, _)| key != "PATH"));
+        env.push(("PATH".into(), path));
         Self { program, env }
     }
 
@@ -88,7 +103,8 @@ mod tests {
         .unwrap();
         let mut platform = Env::new();
         platform.insert("FROM_PLATFORM", "yes");
-        let npm = Npm::new(npm, &cache, "test", &platform);
+        let bin = npm.parent().unwrap().to_owned();
+        let npm = Npm::new(npm, &bin, &cache, "test", &platform);
         npm.run(dir.path(), &["run", "show"]).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.path().join("out")).unwrap(),

@@ -19,6 +19,10 @@ pub(crate) struct PackageJson {
     pub(crate) scripts: BTreeMap<String, String>,
     /// Whether `workspaces` is set (npm workspaces are not supported by this example).
     pub(crate) has_workspaces: bool,
+    /// `engines.node`: the Node.js versions the app supports (an npm range).
+    pub(crate) engines_node: Option<String>,
+    /// `engines.npm`: the npm versions the app supports (an npm range).
+    pub(crate) engines_npm: Option<String>,
     /// The whole document.
     document: serde_json::Map<String, serde_json::Value>,
 }
@@ -36,6 +40,17 @@ struct Fields {
     dev_dependencies: BTreeMap<String, String>,
     #[serde(default)]
     workspaces: Option<serde_json::Value>,
+    #[serde(default)]
+    engines: Engines,
+}
+
+/// `engines`: a wrong type (`"engines": {"node": 18}`) is an error naming the position.
+#[derive(Default, Deserialize)]
+struct Engines {
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    npm: Option<String>,
 }
 
 impl PackageJson {
@@ -75,6 +90,8 @@ impl PackageJson {
             name: fields.name,
             scripts: fields.scripts,
             has_workspaces: fields.workspaces.is_some(),
+            engines_node: fields.engines.node,
+            engines_npm: fields.engines.npm,
             document,
         })
     }
@@ -203,6 +220,17 @@ mod tests {
         assert_eq!(package.script("test"), Some("mocha"));
         assert_eq!(package.script("dev"), None);
         assert!(!package.has_workspaces);
+    }
+
+    #[test]
+    fn engines_are_read_and_their_types_checked() {
+        let package = parse(r#"{"engines": {"node": ">=18 <21", "npm": "10.x"}}"#).unwrap();
+        assert_eq!(package.engines_node.as_deref(), Some(">=18 <21"));
+        assert_eq!(package.engines_npm.as_deref(), Some("10.x"));
+        let package = parse(r#"{"engines": {"vscode": "^1.80"}}"#).unwrap();
+        assert_eq!(package.engines_node, None);
+        let error = parse(r#"{"engines": {"node": 18}}"#).unwrap_err();
+        assert!(error.to_string().contains("expected a string"), "{error}");
     }
 
     #[test]

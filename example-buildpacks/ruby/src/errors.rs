@@ -9,7 +9,7 @@ use std::process::ExitStatus;
 pub(crate) enum RubyBuildpackError {
     /// `ruby` or `bundle` is not on `PATH`.
     #[error(
-        "`{program}` was not found on PATH ({source}). This buildpack uses the Ruby and Bundler of the build image; install them there (Debian/Ubuntu: `apt-get install ruby bundler`) and in the run image."
+        "`{program}` was not found on PATH ({source}). This buildpack does not install Ruby: the build image (the stack of your builder) must provide `ruby` and `bundle` on PATH, a builder requirement (Debian/Ubuntu: `apt-get install ruby bundler`), and the run image the same Ruby and Bundler, since the processes run `bundle exec`."
     )]
     ProgramNotFound {
         /// `ruby` or `bundle`.
@@ -101,6 +101,25 @@ impl From<RubyBuildpackError> for libcnb::Error<RubyBuildpackError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_ruby_names_the_builder_requirement() {
+        let message = RubyBuildpackError::ProgramNotFound {
+            program: "ruby",
+            source: which::Error::CannotFindBinaryPath,
+        }
+        .to_string();
+        assert!(
+            message.starts_with("`ruby` was not found on PATH ("),
+            "{message}"
+        );
+        assert!(
+            message.contains("the build image (the stack of your builder) must provide `ruby`"),
+            "{message}"
+        );
+        assert!(message.contains("builder requirement"), "{message}");
+        assert!(message.contains("run image"), "{message}");
+    }
 
     #[test]
     fn messages_name_the_file_or_command() {
