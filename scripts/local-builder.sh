@@ -13,7 +13,7 @@
 #      engine is reachable).
 #   2. Base images from Debian packages (debootstrap + docker import, then `docker build`):
 #      local/cnb-build:bookworm (ruby, bundler, golang-go, git, curl, ...) and
-#      local/cnb-run:bookworm (ruby, ruby-bundler), stack io.buildpacks.stacks.bookworm, user cnb (1000:1000).
+#      local/cnb-run:bookworm (ruby, ruby-bundler, libatomic1: Node.js binaries need it), stack io.buildpacks.stacks.bookworm, user cnb (1000:1000).
 #      Rebuilt only when their recipe (Dockerfile, CA files, base image) changes.
 #   3. The lifecycle (scripts/install-lifecycle.sh) as a release-layout tarball for builder.toml.
 #   4. pack v0.40.6, built from its Go module (waits for a build of it already running).
@@ -41,9 +41,9 @@ run_image=local/cnb-run:$suite
 builder_image=local/examples-builder:$suite
 target=x86_64-unknown-linux-musl
 recipe_label=io.libcnb-exec-env.recipe
-build_packages=(ruby ruby-bundler golang-go git ca-certificates curl tar gzip xz-utils)
+build_packages=(ruby ruby-bundler golang-go git ca-certificates curl tar gzip xz-utils libatomic1)
 # The run image needs Bundler too: the Ruby example's web and test processes run `bundle exec`.
-run_packages=(ruby ruby-bundler ca-certificates)
+run_packages=(ruby ruby-bundler ca-certificates libatomic1)
 
 start=$SECONDS
 step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - start))" "$*" >&2; }
