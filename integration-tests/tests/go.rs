@@ -218,8 +218,9 @@ fn hello_across_environments() {
                             // Unchanged sources: Go's test cache answers the precompile,
                             // no test binary is linked again.
                             assert!(
-                                ctx.build_output
-                                    .contains("ok  \texample.com/hello\t(cached) [no tests to run]"),
+                                ctx.build_output.contains(
+                                    "ok  \texample.com/hello\t(cached) [no tests to run]"
+                                ),
                                 "{engine:?}: {}",
                                 ctx.build_output
                             );
