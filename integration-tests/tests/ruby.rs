@@ -378,6 +378,7 @@ fn development_image_has_every_group() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one chain of rebuilds sharing one cache
 fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
     for engine in available_engines() {
         let app = App::vendored("rack-minitest");
@@ -478,9 +479,9 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
 
                         // An edited Rakefile lists the tasks again; the tools stay cached.
                         let rakefile = app.path("Rakefile");
-                        let mut text = std::fs::read_to_string(&rakefile).unwrap();
-                        text.push_str("\n# edited\n");
-                        std::fs::write(&rakefile, text).unwrap();
+                        let mut edited = std::fs::read_to_string(&rakefile).unwrap();
+                        edited.push_str("\n# edited\n");
+                        std::fs::write(&rakefile, edited).unwrap();
                         ctx.rebuild(app.config(ExecEnv::Test, engine), |ctx| {
                             assert!(
                                 ctx.build_output.contains("Probing: `bundle exec rake -P`"),
