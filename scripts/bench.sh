@@ -2,13 +2,17 @@
 # Benchmarks of libcnb-exec-env (see BENCHMARKS.md). Benchmarks are not tests: nothing here fails
 # on a slow figure; goals are printed as met / MISSED.
 #
-#   scripts/bench.sh                 short run (a few minutes): parts 1-4, example apps
-#   scripts/bench.sh --long          more rounds, 3 repetitions, part 5 scale apps (about an hour)
+#   scripts/bench.sh                 default (about 15 minutes on 2 cores): parts 1-4, example apps,
+#                                    3 repetitions, ratios as median (min, max)
+#   scripts/bench.sh --quick         one repetition, 300 rounds in part 1 (a few minutes)
+#   scripts/bench.sh --long          5000 rounds, 3 repetitions, part 5 scale apps (about an hour)
+#   scripts/bench.sh --repetitions N (or BENCH_REPETITIONS=N) repetitions of every part
 #   scripts/bench.sh overhead        part 1 only (framework vs plain libcnb no-op buildpacks)
 #   scripts/bench.sh environments    parts 2-4 (5 with --long or BENCH_ENV_ARGS=--scale)
 #   BENCH_ENV_ARGS="--engine lifecycle --only go" scripts/bench.sh environments
 #   BENCH_OUT=dir scripts/bench.sh   (results elsewhere than benches/results/latest)
 #
+# Works with and without CARGO_TARGET_DIR (build outputs are found with `cargo metadata`).
 # Results: benches/results/latest/*.json (and the printed summary).
 set -euo pipefail
 
@@ -16,22 +20,50 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${BENCH_OUT:-$ROOT/benches/results/latest}"
 TARGET=x86_64-unknown-linux-musl
 LONG=0
+QUICK=0
+REPETITIONS="${BENCH_REPETITIONS:-}"
 PARTS=()
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --long) LONG=1 ;;
-    overhead | environments) PARTS+=("$arg") ;;
+    --quick) QUICK=1 ;;
+    --repetitions)
+      [ $# -ge 2 ] || {
+        echo "--repetitions needs a number" >&2
+        exit 2
+      }
+      REPETITIONS="$2"
+      shift
+      ;;
+    overhead | environments) PARTS+=("$1") ;;
     -h | --help)
-      sed -n '2,12p' "$0"
+      sed -n '2,16p' "$0"
       exit 0
       ;;
     *)
-      echo "unknown argument: $arg (see --help)" >&2
+      echo "unknown argument: $1 (see --help)" >&2
       exit 2
       ;;
   esac
+  shift
 done
+if [ -z "$REPETITIONS" ]; then
+  if [ "$QUICK" = 1 ]; then REPETITIONS=1; else REPETITIONS=3; fi
+fi
+case "$REPETITIONS" in
+  '' | *[!0-9]* | 0)
+    echo "repetitions must be a positive number, not '$REPETITIONS'" >&2
+    exit 2
+    ;;
+esac
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(overhead environments)
+
+# The target directory cargo uses for the workspace of manifest $1 (CARGO_TARGET_DIR, a
+# config's build.target-dir, or <workspace>/target).
+target_dir() {
+  cargo metadata --format-version 1 --no-deps --manifest-path "$1" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
 mkdir -p "$OUT"
 
 machine() {
@@ -68,6 +100,8 @@ overhead() {
   fi
   local dir="$ROOT/benches/overhead"
   local packaged="$dir/packaged/$TARGET/release"
+  local target
+  target="$(target_dir "$dir/Cargo.toml")/$TARGET"
   (cd "$dir" && cargo build --quiet --release --target "$TARGET" --workspace)
   if command -v cargo-libcnb >/dev/null; then
     for bp in noop-framework noop-libcnb; do
@@ -81,25 +115,27 @@ overhead() {
     for bp in noop-framework noop-libcnb; do
       local dest="$packaged/bench_$bp"
       rm -rf "$dest" && mkdir -p "$dest/bin"
-      cp "$dir/target/$TARGET/release/$bp" "$dest/bin/build"
+      cp "$target/release/$bp" "$dest/bin/build"
       ln -s build "$dest/bin/detect"
       cp "$dir/$bp/buildpack.toml" "$dest/"
     done
   fi
   local rounds=1000
+  [ "$QUICK" = 1 ] && rounds=300
   [ "$LONG" = 1 ] && rounds=5000
   local callgrind=()
   command -v valgrind >/dev/null && callgrind=(--callgrind)
   [ ${#callgrind[@]} -eq 0 ] && echo "  (valgrind not installed: no instruction counts; apt-get install valgrind)"
   python3 "$dir/overhead.py" --framework "$packaged/bench_noop-framework" \
-    --libcnb "$packaged/bench_noop-libcnb" --floor "$dir/target/$TARGET/release/noop-floor" \
-    --rounds "$rounds" "${callgrind[@]}" --json "$OUT/overhead.json" | sed 's/^/  /'
+    --libcnb "$packaged/bench_noop-libcnb" --floor "$target/release/noop-floor" \
+    --rounds "$rounds" --repetitions "$REPETITIONS" "${callgrind[@]}" --json "$OUT/overhead.json" |
+    sed 's/^/  /'
 
   # Sizes with LTO + one codegen unit, and of a minimal real buildpack (one cached layer with
   # metadata and env, one process) on each; then what the framework binary links twice.
   (cd "$dir" && cargo build --quiet --profile release-lto --target "$TARGET" \
     -p noop-framework -p noop-libcnb -p hello-framework -p hello-libcnb)
-  python3 - "$dir/target/$TARGET" "$OUT/overhead.json" <<'EOF'
+  python3 - "$target" "$OUT/overhead.json" <<'EOF'
 import json, sys
 from pathlib import Path
 root = Path(sys.argv[1]); results = json.loads(Path(sys.argv[2]).read_text())
@@ -112,13 +148,16 @@ for key, profile, pair in [("size_lto", "release-lto", "noop"), ("size_hello", "
 Path(sys.argv[2]).write_text(json.dumps(results, indent=2) + "\n")
 EOF
   local dups
-  dups="$(cd "$dir" && cargo tree --quiet -p noop-framework -e normal,no-proc-macro --target "$TARGET" -d --depth 0 2>/dev/null | grep -E '^[a-z]' | sort -u | tr '\n' ' ')"
+  # No duplicate is the good case: grep then finds nothing, which must not end the script.
+  dups="$(cd "$dir" && cargo tree --quiet -p noop-framework -e normal,no-proc-macro --target "$TARGET" -d --depth 0 2>/dev/null |
+    { grep -E '^[a-z]' || true; } | sort -u | tr '\n' ' ')"
+  dups="${dups% }"
   echo "    crates linked in two versions into the framework no-op: ${dups:-none}"
 }
 
 environments() {
   echo "== Parts 2-5: environments, rebuilds, local-platform overhead, scale"
-  local args=(--root "$ROOT" --json "$OUT/environments.json")
+  local args=(--root "$ROOT" --json "$OUT/environments.json" --repetitions "$REPETITIONS")
   [ "$LONG" = 1 ] && args+=(--long)
   # Extra arguments for the harness (--engine lifecycle, --only go, --repetitions 5, --no-scale).
   # shellcheck disable=SC2206
@@ -130,7 +169,7 @@ environments() {
     }
   done
   (cd "$ROOT/benches/environments" && cargo build --quiet --release)
-  "$ROOT/benches/environments/target/release/bench-environments" "${args[@]}"
+  "$(target_dir "$ROOT/benches/environments/Cargo.toml")/release/bench-environments" "${args[@]}"
 }
 
 machine

@@ -174,8 +174,10 @@ fn hello_across_environments() {
                     assert_state(&ctx, "go-build-cache", LayerState::Restored);
                     assert_state(&ctx, "go-toolchain", LayerState::Created);
                     assert!(
+                        ctx.build_output.contains("$ go test -run '^$' ./...")
+                            && !ctx.build_output.contains("-count=1"),
+                        "{}",
                         ctx.build_output
-                            .contains("go test -count=1 -run '^$' ./...")
                     );
                     let run = run_tests(&ctx);
                     assert!(run.success(), "{}", run.output());
@@ -211,6 +213,15 @@ fn hello_across_environments() {
                             assert!(
                                 !ctx.build_output.contains("Copying Go"),
                                 "{}",
+                                ctx.build_output
+                            );
+                            // Unchanged sources: Go's test cache answers the precompile,
+                            // no test binary is linked again.
+                            assert!(
+                                ctx.build_output.contains(
+                                    "ok  \texample.com/hello\t(cached) [no tests to run]"
+                                ),
+                                "{engine:?}: {}",
                                 ctx.build_output
                             );
                             let run = run_tests(&ctx);

@@ -170,6 +170,14 @@ fn free_port() -> u16 {
         )
 }
 
+/// How many tool probes (`ruby -e`, `bundle --version`, `bundle exec rake -P`) a build ran.
+fn probes(build_output: &str) -> usize {
+    build_output
+        .lines()
+        .filter(|line| line.trim_start().starts_with("Probing: `"))
+        .count()
+}
+
 fn sorted(mut list: Vec<String>) -> Vec<String> {
     list.sort();
     list
@@ -370,6 +378,7 @@ fn development_image_has_every_group() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one chain of rebuilds sharing one cache
 fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
     for engine in available_engines() {
         let app = App::vendored("rack-minitest");
@@ -379,7 +388,33 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                     .map(|layer| layer.state),
                 Some(LayerState::Created)
             );
+            // A cold build probes the tools and the Rakefile once each.
+            assert_eq!(probes(&ctx.build_output), 3, "{}", ctx.build_output);
+            assert!(
+                ctx.build_output.contains(" --version`")
+                    && ctx.build_output.contains("Probing: `bundle exec rake -P`"),
+                "{}",
+                ctx.build_output
+            );
             ctx.rebuild(app.config(ExecEnv::Test, engine), |ctx| {
+                // Unchanged tools and Rakefile: the facts come from the tool-facts layer.
+                if engine == Engine::Builtin {
+                    assert_eq!(probes(&ctx.build_output), 0, "{}", ctx.build_output);
+                    assert!(
+                        ctx.build_output
+                            .contains("Tool facts from layer tool-facts")
+                            && ctx
+                                .build_output
+                                .contains("Rakefile tasks from layer tool-facts"),
+                        "{}",
+                        ctx.build_output
+                    );
+                    assert_eq!(
+                        ctx.layer(BUILDPACK_ID, "tool-facts")
+                            .map(|layer| layer.state),
+                        Some(LayerState::Restored)
+                    );
+                }
                 let layer = ctx.layer(BUILDPACK_ID, "gems-test").expect("gems-test");
                 assert_eq!(
                     layer.state,
@@ -398,6 +433,9 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                 assert!(run.success(), "{}", run.output());
 
                 ctx.rebuild(app.config(ExecEnv::Production, engine), |ctx| {
+                    if engine == Engine::Builtin {
+                        assert_eq!(probes(&ctx.build_output), 0, "{}", ctx.build_output);
+                    }
                     let production = ctx
                         .layer(BUILDPACK_ID, "gems-production")
                         .expect("gems-production");
@@ -435,6 +473,29 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                                 .map(|layer| layer.state),
                             Some(LayerState::Retained)
                         );
+                        if engine == Engine::Builtin {
+                            assert_eq!(probes(&ctx.build_output), 0, "{}", ctx.build_output);
+                        }
+
+                        // An edited Rakefile lists the tasks again; the tools stay cached.
+                        let rakefile = app.path("Rakefile");
+                        let mut edited = std::fs::read_to_string(&rakefile).unwrap();
+                        edited.push_str("\n# edited\n");
+                        std::fs::write(&rakefile, edited).unwrap();
+                        ctx.rebuild(app.config(ExecEnv::Test, engine), |ctx| {
+                            assert!(
+                                ctx.build_output.contains("Probing: `bundle exec rake -P`"),
+                                "{}",
+                                ctx.build_output
+                            );
+                            if engine == Engine::Builtin {
+                                assert_eq!(probes(&ctx.build_output), 1, "{}", ctx.build_output);
+                            }
+                            assert_eq!(
+                                process(&ctx, "test").command,
+                                ["bundle", "exec", "rake", "test"]
+                            );
+                        });
                     });
                 });
             });

@@ -14,9 +14,9 @@ step() {
 }
 step copy cp -a "$app/." "$work/app"
 cd "$work/app"
-export GOCACHE="$work/go-build" GOMODCACHE="$work/go-mod" GOFLAGS="-modcacherw -buildvcs=false" \
+export GOCACHE="$work/go-build" GOMODCACHE="$work/go-mod" GOFLAGS="-modcacherw -buildvcs=false -trimpath" \
   CGO_ENABLED=0 GOTOOLCHAIN=local
 step download go mod download -json >/dev/null
 step list go list -e -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./... >/dev/null
-step precompile go test -count=1 -run '^$' ./...
+step precompile go test -run '^$' ./...
 step test go test ./...

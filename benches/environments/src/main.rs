@@ -82,9 +82,7 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    options.repetitions = repetitions
-        .unwrap_or(if options.long { 3 } else { 1 })
-        .max(1);
+    options.repetitions = repetitions.unwrap_or(3).max(1);
     if no_scale {
         options.scale = false;
     }
@@ -113,6 +111,28 @@ struct BuildFigures {
     retained: Vec<String>,
     /// Layers not cached by design (`cache = false`): rewritten by every build.
     uncached: Vec<String>,
+    /// Tool probes the buildpack ran (`Probing: ` lines: Ruby's `ruby -e`, `bundle --version`,
+    /// `bundle exec rake -P`): zero on a rebuild with unchanged tools.
+    probes: usize,
+    /// Go packages whose test binary the test precompile built and linked (`ok` lines without
+    /// `(cached)`): zero when Go's test cache serves an unchanged app.
+    tests_linked: usize,
+}
+
+/// Counts the lines of a build's output that show a tool probe, and Go test packages compiled
+/// rather than served from Go's test cache.
+fn count_work(output: &str) -> (usize, usize) {
+    let mut probes = 0;
+    let mut linked = 0;
+    for line in output.lines() {
+        let line = line.trim_start();
+        if line.starts_with("Probing: `") {
+            probes += 1;
+        } else if line.starts_with("ok  \t") && !line.contains("(cached)") {
+            linked += 1;
+        }
+    }
+    (probes, linked)
 }
 
 impl BuildFigures {
@@ -125,7 +145,16 @@ impl BuildFigures {
                 .map(|layer| layer.name.clone())
                 .collect::<Vec<_>>()
         };
+        let output: String = report
+            .phases
+            .iter()
+            .map(|phase| phase.output.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (probes, tests_linked) = count_work(&output);
         Self {
+            probes,
+            tests_linked,
             seconds: elapsed.as_secs_f64(),
             created: names(LayerState::Created),
             restored: names(LayerState::Restored),
@@ -147,6 +176,8 @@ impl BuildFigures {
             "restored": self.restored,
             "retained": self.retained,
             "uncached": self.uncached,
+            "probes": self.probes,
+            "tests_linked": self.tests_linked,
         })
     }
 }
@@ -401,6 +432,23 @@ fn get_f64(value: &Value, path: &[&str]) -> f64 {
     current.as_f64().unwrap_or(f64::NAN)
 }
 
+/// min, median and max over repetitions of the figure at `path`.
+fn spread_of(runs: &[Value], path: &[&str]) -> (f64, f64, f64) {
+    let mut values: Vec<f64> = runs.iter().map(|run| get_f64(run, path)).collect();
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, median(&mut values), max)
+}
+
+/// `x0.336 (0.301-0.402)`: the median ratio and its range over the repetitions.
+fn show_spread((min, median, max): (f64, f64, f64)) -> String {
+    format!("x{median:.3} ({min:.3}-{max:.3})")
+}
+
+fn spread_json((min, median, max): (f64, f64, f64)) -> Value {
+    json!({ "min": min, "median": median, "max": max })
+}
+
 /// Median over repetitions of the figure at `path`.
 fn median_of(runs: &[Value], path: &[&str]) -> f64 {
     let mut values: Vec<f64> = runs.iter().map(|run| get_f64(run, path)).collect();
@@ -425,7 +473,7 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
     let last = &runs[runs.len() - 1];
     let _ = writeln!(
         text,
-        "  {} ({}, {}; {} repetition(s), medians)",
+        "  {} ({}, {}; {} repetition(s): medians, ratios as median (min-max))",
         app.label,
         app.buildpack,
         app.note,
@@ -442,8 +490,10 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
         let build = &last["builds"][key];
         let _ = writeln!(
             text,
-            "    {name:15} {seconds:8.2} s  x{:.3} of cold | created: {} | restored: {} | retained: {} | (uncached: {})",
-            seconds / cold,
+            "    {name:15} {seconds:8.2} s  {} of cold | probes: {}, test packages linked: {} (most in one repetition) | created: {} | restored: {} | retained: {} | (uncached: {})",
+            show_spread(spread_of(runs, &["builds", key, "ratio_to_cold"])),
+            spread_of(runs, &["builds", key, "probes"]).2,
+            spread_of(runs, &["builds", key, "tests_linked"]).2,
             list(&build["created"]),
             list(&build["restored"]),
             list(&build["retained"]),
@@ -465,8 +515,8 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
     }
     let _ = writeln!(
         text,
-        "    local platform (cold test build {cold:.2} s + test process {test_run:.2} s) {platform:.2} s vs shell floor {floor:.2} s (steps:{steps}): x{:.3}",
-        platform / floor
+        "    local platform (cold test build {cold:.2} s + test process {test_run:.2} s) {platform:.2} s vs shell floor {floor:.2} s (steps:{steps}): {}",
+        show_spread(spread_of(runs, &["platform_to_floor_ratio"]))
     );
     let _ = writeln!(
         text,
@@ -533,6 +583,12 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
         "median_ratio_test_again": third,
         "median_ratio_unchanged": fourth,
         "median_platform_to_floor": platform / floor,
+        "spread": {
+            "production": spread_json(spread_of(runs, &["builds", "2_production", "ratio_to_cold"])),
+            "test_again": spread_json(spread_of(runs, &["builds", "3_test_again", "ratio_to_cold"])),
+            "unchanged": spread_json(spread_of(runs, &["builds", "4_test_unchanged", "ratio_to_cold"])),
+            "platform_to_floor": spread_json(spread_of(runs, &["platform_to_floor_ratio"])),
+        },
         "shared_layers_recreated_by_switch": shared_recreated,
         "runs": runs,
     });

@@ -11,10 +11,19 @@ use std::path::Path;
 /// The command of the `test` process.
 pub(crate) const TEST_COMMAND: [&str; 3] = ["go", "test", "./..."];
 
+/// The arguments of the test precompile: `go test -run '^$' ./...`.
+pub(crate) const PRECOMPILE_ARGS: [&str; 4] = ["test", "-run", "^$", "./..."];
+
 /// Compiles (and links) every test binary without running a test, so that the build cache the
 /// image carries makes `go test ./...` at launch start at once.
+///
+/// Without `-count=1`: Go's test cache then serves an unchanged package as `(cached)` on the
+/// next build, without relinking its test binary. `-run '^$'` differs from the launch
+/// command's flags, so a cached precompile never stands in for a real test run. `GOFLAGS`
+/// carries `-trimpath` for this and for the production `go build` alike, so the restored build
+/// cache serves both environments.
 pub(crate) fn precompile(go: &Go, app_dir: &Path) -> Result<(), GoBuildpackError> {
-    let args = ["test", "-count=1", "-run", "^$", "./..."];
+    let args = PRECOMPILE_ARGS;
     let output = go.logged(app_dir, &args)?;
     if output.success {
         return Ok(());
@@ -116,6 +125,12 @@ mod tests {
         let types: Vec<&str> = many.iter().map(|p| p.r#type.as_str()).collect();
         assert_eq!(types, ["dev-a", "dev-b", "test"]);
         assert!(many.iter().all(|p| !p.default));
+    }
+
+    #[test]
+    fn precompile_keeps_the_test_cache_on() {
+        assert!(!PRECOMPILE_ARGS.contains(&"-count=1"));
+        assert_eq!(Go::display(&PRECOMPILE_ARGS), "go test -run '^$' ./...");
     }
 
     #[test]

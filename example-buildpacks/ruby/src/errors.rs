@@ -39,6 +39,16 @@ pub(crate) enum RubyBuildpackError {
         /// stdout and stderr.
         output: String,
     },
+    /// The resolved path or the modification time of `ruby` or `bundle` cannot be read (the key
+    /// of the cached tool facts).
+    #[error("cannot read the path and modification time of {}: {source}", path.display())]
+    ToolStamp {
+        /// The executable, as found on `PATH`.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The app has a `Gemfile` but no `Gemfile.lock`.
     #[error(
         "{} is missing. Run `bundle lock` (or `bundle install`) and commit Gemfile.lock: builds install exactly the locked gems.",

@@ -7,6 +7,7 @@
 mod bundle;
 mod command;
 mod errors;
+mod facts;
 mod gemfile_lock;
 mod gems;
 mod processes;
@@ -54,8 +55,16 @@ impl Buildpack for ExampleRubyBuildpack {
         }
         let lock = gemfile_lock::read(&lock_path).map_err(RubyBuildpackError::from)?;
         let runtime = runtime::find()?;
-        let ruby = runtime::ruby_info(&runtime)?;
-        let bundler_version = runtime::bundler_version(&runtime)?;
+        // `ruby -e`, `bundle --version` and `bundle exec rake -P` run only when the tools (or
+        // the Rakefile) changed since the facts were cached.
+        let mut facts = facts::FactsCache::open(&context, &runtime)?;
+        let ruby = facts.ruby_info(&runtime)?;
+        let bundler_version = facts.bundler_version(&runtime, lock.bundled_with.as_deref())?;
+        if facts.tools_reused() {
+            println!(
+                "    Tool facts from layer tool-facts: ruby and bundle unchanged (same path and mtime)"
+            );
+        }
         let config = processes::read_config(&context.app_dir)?;
         println!(
             "    {} {} ({}), Bundler {bundler_version}, {} locked gems",
@@ -88,7 +97,7 @@ impl Buildpack for ExampleRubyBuildpack {
                 env,
                 exec_env: &exec_env,
             };
-            let test = choose_test_command(&context, &config, &lock, &bundler)?;
+            let test = choose_test_command(&context, &config, &lock, &bundler, &mut facts)?;
             let process = test.process();
             println!(
                 "    Test process: {}",
@@ -102,6 +111,7 @@ impl Buildpack for ExampleRubyBuildpack {
             );
             result = result.process(process);
         }
+        facts.save()?;
         result.build()
     }
 
@@ -119,11 +129,12 @@ fn choose_test_command(
     config: &processes::AppConfig,
     lock: &gemfile_lock::GemfileLock,
     bundler: &Bundler<'_>,
+    facts: &mut facts::FactsCache,
 ) -> Result<TestCommand, RubyBuildpackError> {
     let rake_defines_test = config.test.is_none()
         && processes::has_rakefile(&context.app_dir)
         && lock.has_gem("rake")
-        && match bundler.rake_tasks() {
+        && match facts.rake_tasks(bundler, &lock.sha256)? {
             Ok(tasks) => tasks.iter().any(|task| task == "test"),
             Err(problem) => {
                 eprintln!("! Warning: cannot list the Rakefile's tasks: {problem}");
