@@ -4,8 +4,10 @@
 //! volume (see [`image`]).
 //!
 //! Per cache directory the engine keeps one image tag (`cnb-local/app-<digest>`, the "previous
-//! image" of the next build) and one cache volume (`cnb-local-cache-<digest>`). [`remove`] deletes
-//! both; the test API does so when a temporary cache directory is dropped.
+//! image" of the next build), one build cache volume (`cnb-local-cache-<digest>`) and one launch
+//! cache volume (`cnb-local-launch-<digest>`, which pack's exporter keeps otherwise under a name
+//! of its own). An image a rebuild replaces is removed. [`remove`] deletes the rest; the test API
+//! does so when a temporary cache directory is dropped.
 //!
 //! Set up with `scripts/local-builder.sh` (Docker engine, pack, builder). Differences from the
 //! other engines: the report has no plan (pack keeps `plan.toml` inside its container), and
@@ -64,13 +66,20 @@ pub fn names(cache_dir: &Path) -> (String, String) {
     )
 }
 
-/// Removes the image and cache volume of `cache_dir` (nothing when pack is not set up).
+/// The launch cache volume of a build cache volume.
+fn launch_volume(volume: &str) -> String {
+    volume.replacen("cnb-local-cache-", "cnb-local-launch-", 1)
+}
+
+/// Removes the image and cache volumes of `cache_dir` (nothing when pack is not set up).
 pub fn remove(cache_dir: &Path) {
     let Ok(tools) = tools::find() else { return };
     let (image, volume) = names(cache_dir);
+    let launch = launch_volume(&volume);
     for args in [
         vec!["image", "rm", "--force", image.as_str()],
         vec!["volume", "rm", "--force", volume.as_str()],
+        vec!["volume", "rm", "--force", launch.as_str()],
     ] {
         let mut command = tools.docker();
         command.args(args);
@@ -108,6 +117,9 @@ fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let order_cnb = order::package(&tools, &request.order, &state)?;
     let (image, volume) = names(&request.cache_dir);
     let cache_before = image::cache_layers(&tools, &volume)?;
+    let previous_id = image::ImageConfig::inspect(&tools, &image)
+        .ok()
+        .map(|config| config.id);
 
     let mut intro = lock_log.take();
     let _ = writeln!(
@@ -139,6 +151,12 @@ fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
 
     let config = image::ImageConfig::inspect(&tools, &image)?;
     let cache_after = image::cache_layers(&tools, &volume)?;
+    if let Some(previous) = previous_id.filter(|previous| *previous != config.id) {
+        // The replaced image, untagged now: nothing refers to it any more.
+        let mut remove = tools.docker();
+        remove.args(["image", "rm", &previous]);
+        let _ = process::run(remove, Progress::Quiet, None, "docker image rm");
+    }
     let build_metadata = config
         .labels
         .get("io.buildpacks.build.metadata")
@@ -213,6 +231,12 @@ fn build_command(
         .args(["--exec-env", &request.exec_env.to_string()])
         .arg("--cache")
         .arg(format!("type=build;format=volume;name={volume}"))
+        // One `--cache` per cache: pack applies every name of one flag to its last `type`.
+        .arg("--cache")
+        .arg(format!(
+            "type=launch;format=volume;name={}",
+            launch_volume(volume)
+        ))
         .args([
             "--pull-policy",
             "never",
