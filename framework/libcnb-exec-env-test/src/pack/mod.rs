@@ -149,9 +149,44 @@ fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         return Err(failure(request, &finished, &phases, &detect));
     }
 
-    let config = image::ImageConfig::inspect(&tools, &image)?;
-    let cache_after = image::cache_layers(&tools, &volume)?;
-    if let Some(previous) = previous_id.filter(|previous| *previous != config.id) {
+    let report = read_build(
+        &tools,
+        request,
+        Built {
+            image: &image,
+            volume: &volume,
+            cache_before: &cache_before,
+            previous_id,
+            phases,
+            detect,
+            started,
+        },
+    );
+    drop(lock);
+    report
+}
+
+/// What a successful `pack build` left to read.
+struct Built<'a> {
+    image: &'a str,
+    volume: &'a str,
+    cache_before: &'a image::Recorded,
+    previous_id: Option<String>,
+    phases: Vec<crate::results::PhaseOutput>,
+    detect: Vec<crate::results::DetectReport>,
+    started: Instant,
+}
+
+/// The report of a successful build, read from the image and the cache volume; the image
+/// stand-in written, the replaced image removed.
+fn read_build(
+    tools: &tools::Tools,
+    request: &BuildRequest,
+    built: Built<'_>,
+) -> Result<BuildReport, EngineError> {
+    let config = image::ImageConfig::inspect(tools, built.image)?;
+    let cache_after = image::cache_layers(tools, built.volume)?;
+    if let Some(previous) = built.previous_id.filter(|previous| *previous != config.id) {
         // The replaced image, untagged now: nothing refers to it any more.
         let mut remove = tools.docker();
         remove.args(["image", "rm", &previous]);
@@ -171,7 +206,7 @@ fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let layers = image::layer_reports(
         &group,
         &image_layers,
-        &cache_before,
+        built.cache_before,
         &cache_after,
         &request.exec_env,
     );
@@ -179,32 +214,32 @@ fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let processes = lifecycle_report::processes(
         build_metadata,
         default_process.as_deref(),
-        Path::new(&image),
+        Path::new(built.image),
     )?;
     let out = &request.output_dir;
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out)
         .map_err(EngineError::io(format!("cannot create {}", out.display())))?;
-    let record = serde_json::json!({ "image": image, "id": config.id, "volume": volume });
+    let record =
+        serde_json::json!({ "image": built.image, "id": config.id, "volume": built.volume });
     let record_path = out.join(IMAGE_FILE);
     std::fs::write(&record_path, record.to_string()).map_err(EngineError::io(format!(
         "cannot write {}",
         record_path.display()
     )))?;
-    drop(lock);
     Ok(BuildReport {
         engine: EngineKind::Pack,
         exec_env: request.exec_env.clone(),
-        detect,
+        detect: built.detect,
         group,
         plan: Vec::new(),
         layers,
         processes,
         default_process,
         labels: config.labels,
-        phases,
+        phases: built.phases,
         image_dir: out.clone(),
-        duration: started.elapsed(),
+        duration: built.started.elapsed(),
     })
 }
 
