@@ -7,7 +7,8 @@
 //! `docs/lifecycle-engine.md` ("Quirks"); the comparison below leaves out only the image labels
 //! that only a real export writes (`io.buildpacks.lifecycle.metadata`, ...).
 //!
-//! Every test skips, saying why, when the lifecycle is not installed (`scripts/install-lifecycle.sh`).
+//! Every test skips, saying why, when the lifecycle is not installed (`scripts/install-lifecycle.sh`),
+//! except under `CI=true`, where that fails it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,14 +19,9 @@ use libcnb_exec_env_test::{
 };
 use std::path::{Path, PathBuf};
 
+/// Whether the real lifecycle is installed; under `CI=true` its absence fails the test instead.
 fn lifecycle_installed() -> bool {
-    if libcnb_exec_env_test::lifecycle::available() {
-        return true;
-    }
-    eprintln!(
-        "SKIPPED: the real CNB lifecycle is not installed (run scripts/install-lifecycle.sh, or set CNB_LIFECYCLE_DIR)"
-    );
-    false
+    libcnb_exec_env_test::require(Engine::Lifecycle)
 }
 
 /// A scratch directory, removed on drop.

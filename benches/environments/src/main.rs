@@ -210,6 +210,7 @@ impl Platform {
             output_dir: cache.join("image"),
             target: self.target.clone(),
             progress: self.progress,
+            previous_image: true,
         };
         let start = Instant::now();
         let report = run_build(self.engine, &request)

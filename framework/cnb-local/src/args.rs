@@ -16,6 +16,7 @@ cnb-local: build apps with Cloud Native Buildpacks and run their processes, with
 USAGE:
   cnb-local build  <app> [--exec-env ENV] [--buildpack ID|DIR]... [--cache DIR] [--out DIR]
                          [--engine auto|builtin|lifecycle|pack] [--env KEY=VALUE]... [--quiet]
+                         [--no-previous-image]
   cnb-local launch <out> [PROCESS] [--exec-env ENV] [--env KEY=VALUE]... [--timeout SECS]
                          [-- ARGS...]
   cnb-local run    <app> [build options] [--process PROCESS] [--timeout SECS] [-- ARGS...]
@@ -46,6 +47,8 @@ OPTIONS:
   --timeout SECS       launch, run: end the process (and every process it started) after SECS
                        seconds (fractions allowed)
   --quiet              do not stream buildpack output
+  --no-previous-image  build as for a new image name: nothing from the last image built with
+                       this cache (and output), the cache itself kept
   --path DIR           new: the directory of the new crate (must not exist, or be empty)
 
 EXIT CODES (the lifecycle's own, platform/exit.go):
@@ -117,6 +120,9 @@ pub(crate) struct BuildArgs {
     /// Do not stream buildpack output.
     #[arg(long, short = 'q')]
     pub(crate) quiet: bool,
+    /// Build without the previous image, keeping the cache.
+    #[arg(long)]
+    pub(crate) no_previous_image: bool,
 }
 
 impl BuildArgs {

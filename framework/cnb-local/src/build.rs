@@ -166,6 +166,7 @@ pub(crate) fn build(
         } else {
             Progress::Stderr
         },
+        previous_image: !args.no_previous_image,
     };
     eprintln!(
         "Building {} for exec-env {exec_env}",

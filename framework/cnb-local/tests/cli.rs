@@ -268,7 +268,7 @@ fn clear_errors() {
 /// The engines `--engine` can name here: `builtin`, and `lifecycle` when installed.
 fn engines() -> Vec<&'static str> {
     let mut engines = vec!["builtin"];
-    if libcnb_exec_env_test::lifecycle::available() {
+    if libcnb_exec_env_test::require(libcnb_exec_env_test::Engine::Lifecycle) {
         engines.push("lifecycle");
     }
     engines

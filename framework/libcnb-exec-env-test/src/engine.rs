@@ -205,6 +205,11 @@ pub struct BuildRequest {
     pub target: Target,
     /// Where progress goes.
     pub progress: Progress,
+    /// Whether the build may use the previous image: the last image built with this cache
+    /// directory (and, for the built-in engine, into this output directory). `false` is a
+    /// build as for a new image name: no layer metadata is restored from an earlier image and
+    /// no launch layer is reused from it, while the cache is kept and restored as usual.
+    pub previous_image: bool,
 }
 
 /// Everything an engine needs to launch a process of an exported image.

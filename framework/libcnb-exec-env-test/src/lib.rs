@@ -19,7 +19,8 @@ pub use results::{
     PhaseOutput, PlanEntryReport, ProcessReport, TestReport, TestResultsFile, TestResultsFormat,
 };
 pub use runner::{
-    BuildConfig, BuildpackReference, Engine, LaunchConfig, LocalRunner, PackResult, TestContext,
+    BuildConfig, BuildpackReference, Engine, LaunchConfig, LocalRunner, PackResult, TempCache,
+    TestContext,
 };
 
 /// The engines that can run on this machine: always [`Engine::Builtin`], plus

@@ -117,6 +117,7 @@ pub struct BuildConfig {
     pub(crate) expected_pack_result: PackResult,
     pub(crate) target: Option<Target>,
     pub(crate) progress: Progress,
+    pub(crate) previous_image: bool,
 }
 
 /// Resolves a path relative to the running test crate's `CARGO_MANIFEST_DIR` (or the current
@@ -145,6 +146,7 @@ impl BuildConfig {
             expected_pack_result: PackResult::Success,
             target: None,
             progress: Progress::Quiet,
+            previous_image: true,
         }
     }
 
@@ -187,6 +189,13 @@ impl BuildConfig {
     /// The build target (default: this machine).
     pub fn target(mut self, target: Target) -> Self {
         self.target = Some(target);
+        self
+    }
+
+    /// Builds without the previous image (like `pack build` of a new image name), keeping the
+    /// cache: no layer metadata comes back from an earlier image, cached layers still do.
+    pub fn without_previous_image(mut self) -> Self {
+        self.previous_image = false;
         self
     }
 
@@ -264,10 +273,38 @@ enum CacheDir {
     Temp(Arc<TempCache>),
 }
 
-/// A temporary cache directory; when dropped, a pack engine's image and cache volume of it go
-/// with it.
+/// A temporary cache directory for builds that share it ([`BuildConfig::cache_dir`]): removed
+/// when dropped, with what the pack engine keeps for it outside the directory (its image and
+/// cache volumes).
+///
+/// ```
+/// let cache = libcnb_exec_env_test::TempCache::new().unwrap();
+/// let path = cache.path().to_path_buf();
+/// assert!(path.is_dir());
+/// drop(cache);
+/// assert!(!path.exists());
+/// ```
 #[derive(Debug)]
-struct TempCache(tempfile::TempDir);
+pub struct TempCache(tempfile::TempDir);
+
+impl TempCache {
+    /// A new empty cache directory in the system temp directory.
+    ///
+    /// # Errors
+    /// The directory cannot be created.
+    pub fn new() -> std::io::Result<Self> {
+        tempfile::Builder::new()
+            .prefix("cnb-cache.")
+            .tempdir()
+            .map(Self)
+    }
+
+    /// Its path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
 
 impl Drop for TempCache {
     fn drop(&mut self) {
@@ -361,8 +398,8 @@ impl LocalRunner {
         let cache = match (cache, &config.cache_dir) {
             (Some(cache), _) => cache,
             (None, Some(dir)) => CacheDir::Given(dir.clone()),
-            (None, None) => match tempfile::Builder::new().prefix("cnb-cache.").tempdir() {
-                Ok(dir) => CacheDir::Temp(Arc::new(TempCache(dir))),
+            (None, None) => match TempCache::new() {
+                Ok(dir) => CacheDir::Temp(Arc::new(dir)),
                 Err(error) => {
                     return Err(fail(
                         config,
@@ -387,6 +424,7 @@ impl LocalRunner {
             output_dir: cache.path().join("image"),
             target: config.target.clone().unwrap_or_else(Target::host),
             progress: config.progress,
+            previous_image: config.previous_image,
         };
         match run_build(config.engine, &request) {
             Ok(report) => Ok(TestContext {

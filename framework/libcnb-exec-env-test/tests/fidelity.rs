@@ -341,8 +341,7 @@ L"#,
 /// not move between launches of one image.
 #[test]
 fn launches_stay_in_place_after_another_build_with_the_cache() {
-    if !libcnb_exec_env_test::lifecycle::available() {
-        eprintln!("the real lifecycle is not installed: nothing to check");
+    if !libcnb_exec_env_test::require(libcnb_exec_env_test::Engine::Lifecycle) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -507,4 +506,54 @@ L"#,
         let (invalid, message) = code(&two_defaults);
         assert_eq!(invalid, 52, "{engine}: {message}");
     });
+}
+
+/// The previous image: the analyzer restores a launch layer's `<layer>.toml` (metadata only,
+/// `launch = true, cache = false`) from the last image built with the cache, and the exporter
+/// reuses its content when the buildpack keeps it without a directory. A build asked to have no
+/// previous image (`without_previous_image`, like a new image name) gets no metadata back, while
+/// a cached layer still comes back from the cache.
+#[test]
+fn a_build_can_have_no_previous_image_and_keep_its_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let bp = buildpack(
+        tmp.path(),
+        "t/prev",
+        "0.12",
+        "",
+        "",
+        r#"if [ -f "$1/meta.toml" ]; then echo "meta: from the previous image"; else echo "meta: none"; fi
+if [ -d "$1/cached" ]; then echo "cached: restored"; else echo "cached: none"; fi
+mkdir -p "$1/meta" "$1/cached"
+echo content > "$1/meta/file"
+echo content > "$1/cached/file"
+printf '[types]\nlaunch = true\n[metadata]\nv = "1"\n' > "$1/meta.toml"
+printf '[types]\ncache = true\n' > "$1/cached.toml""#,
+    );
+    for engine in libcnb_exec_env_test::engines_with_pack() {
+        let cache = libcnb_exec_env_test::TempCache::new().unwrap();
+        let runner = LocalRunner::default();
+        let build = |config: BuildConfig| {
+            runner
+                .try_build(config.cache_dir(cache.path()))
+                .unwrap_or_else(|error| panic!("{engine}: {error}"))
+                .build_output
+        };
+        let first = build(config(&app, &[&bp], engine));
+        assert!(
+            first.contains("meta: none") && first.contains("cached: none"),
+            "{engine}: {first}"
+        );
+        let second = build(config(&app, &[&bp], engine));
+        assert!(
+            second.contains("meta: from the previous image") && second.contains("cached: restored"),
+            "{engine}: {second}"
+        );
+        let fresh = build(config(&app, &[&bp], engine).without_previous_image());
+        assert!(
+            fresh.contains("meta: none") && fresh.contains("cached: restored"),
+            "{engine}: {fresh}"
+        );
+    }
 }

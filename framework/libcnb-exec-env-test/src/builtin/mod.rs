@@ -282,7 +282,11 @@ fn header(log: &mut Log, phase: Phase) {
 /// Creates the output directory with the app copy, and the platform directory.
 fn prepare(request: &BuildRequest) -> Result<Workspace, EngineError> {
     let output = &request.output_dir;
-    let previous = restorer::PreviousImage::take(output)?;
+    let previous = if request.previous_image {
+        restorer::PreviousImage::take(output)?
+    } else {
+        None
+    };
     remove_path(output).map_err(EngineError::io(format!(
         "cannot remove the previous output {}",
         output.display()

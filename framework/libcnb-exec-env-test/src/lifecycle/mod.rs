@@ -456,6 +456,10 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         run_toml,
         layout_dir,
     } = prepare(request, &dirs, &user, &bin_dir)?;
+    if !request.previous_image {
+        // As for a new image name: the analyzer finds no previous app image (the cache stays).
+        remove_dir(&oci::layout_path(&dirs.layout, oci::APP_IMAGE))?;
+    }
 
     let mut runner = Runner {
         lifecycle: bins.join("lifecycle"),

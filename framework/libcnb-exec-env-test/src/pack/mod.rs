@@ -117,9 +117,17 @@ fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let order_cnb = order::package(&tools, &request.order, &state)?;
     let (image, volume) = names(&request.cache_dir);
     let cache_before = image::cache_layers(&tools, &volume)?;
-    let previous_id = image::ImageConfig::inspect(&tools, &image)
+    let mut previous_id = image::ImageConfig::inspect(&tools, &image)
         .ok()
         .map(|config| config.id);
+    if !request.previous_image
+        && let Some(previous) = previous_id.take()
+    {
+        // No previous image: the analyzer finds none under the tag (the cache volume stays).
+        let mut remove = tools.docker();
+        remove.args(["image", "rm", "--force", &previous]);
+        let _ = process::run(remove, Progress::Quiet, None, "docker image rm");
+    }
 
     let mut intro = lock_log.take();
     let _ = writeln!(
