@@ -163,6 +163,43 @@ struct Metadata {
     digests: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// Whether `name` (a layer name, or a buildpack id once escaped) can only name an entry inside
+/// the directory it is joined to: not empty, not `.` or `..`, no `/` and no NUL.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
+/// The cache index without entries whose buildpack id or layer name could reach outside the
+/// cache or layers directory (an index edited by hand, or written by something else): nothing
+/// is ever restored or removed by such a name. Each is named in the log.
+fn without_unsafe_names(mut metadata: Metadata, log: &mut Log) -> Metadata {
+    for index in [&mut metadata.buildpacks] {
+        index.retain(|id, layers| {
+            let keep = is_plain_name(&escape_id(id));
+            if !keep {
+                log.line(&format!(
+                    "Warning: ignoring the cache entries of buildpack id {id:?}: not a usable buildpack id"
+                ));
+            }
+            layers.retain(|name, _| {
+                let keep = is_plain_name(name);
+                if !keep {
+                    log.line(&format!(
+                        "Warning: ignoring the cache entry {id}:{name:?}: not a layer name"
+                    ));
+                }
+                keep
+            });
+            keep
+        });
+    }
+    metadata.digests.retain(|id, layers| {
+        layers.retain(|name, _| is_plain_name(name));
+        is_plain_name(&escape_id(id))
+    });
+    metadata
+}
+
 /// A digest of a directory tree's shape: every entry's relative path, type, permission bits,
 /// size (regular files) and target (symlinks), in name order; symlinks are never followed.
 /// Changes when a file is truncated, grown, removed, added, renamed or re-linked.
@@ -262,7 +299,10 @@ impl Cache {
                 }
             },
         };
-        Self { root, metadata }
+        Self {
+            root,
+            metadata: without_unsafe_names(metadata, log),
+        }
     }
 
     /// Whether the cache holds this layer as `cache = true`.
@@ -415,6 +455,64 @@ impl Cache {
 mod tests {
     use super::*;
     use crate::engine::Progress;
+
+    #[test]
+    fn layer_names_from_the_cache_index_never_reach_outside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache_dir = tmp.path().join("cache");
+        let root = cache_dir.join("builtin");
+        std::fs::create_dir_all(&root).unwrap();
+        // Something outside the layers directory that a `../` name would replace.
+        let outside = tmp.path().join("precious");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("file"), "keep me").unwrap();
+        // An entry that passes every other check: cached files, toml and digest in place.
+        let source = root.join("precious");
+        std::fs::create_dir_all(&source).unwrap();
+        std::fs::write(source.join("file"), "from the cache").unwrap();
+        std::fs::write(root.join("precious.toml"), "[metadata]\n").unwrap();
+        let digest = tree_digest(&source).unwrap();
+        std::fs::write(
+            root.join("metadata.toml"),
+            format!(
+                "format = {CACHE_FORMAT}\n[buildpacks.\"a/b\".\"../../precious\"]\nlaunch = false\nbuild = false\ncache = true\n[buildpacks.\"..\".x]\nlaunch = false\nbuild = false\ncache = true\n[digests.\"a/b\"]\n\"../../precious\" = \"{digest}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut log = Log::new(Progress::Quiet);
+        let cache = Cache::open(&cache_dir, &mut log);
+        let text = log.take();
+        assert!(
+            text.contains("\"../../precious\": not a layer name")
+                && text.contains("buildpack id \"..\""),
+            "{text}"
+        );
+        assert!(!cache.holds("a/b", "../../precious"));
+        assert!(!cache.holds("..", "x"));
+        // `<layers>/a_b/../../precious` is `<tmp>/precious`.
+        let layers = tmp.path().join("l");
+        std::fs::create_dir_all(&layers).unwrap();
+        let group = vec![GroupEntry {
+            buildpack: crate::engine::PackagedBuildpack {
+                dir: tmp.path().to_path_buf(),
+                id: "a/b".into(),
+                version: "1".into(),
+                descriptor: libcnb_exec_env::descriptor::BuildpackToml::parse(
+                    "api = \"0.12\"\n[buildpack]\nid = \"a/b\"\nversion = \"1\"\n",
+                    Path::new("buildpack.toml"),
+                )
+                .unwrap(),
+            },
+            optional: false,
+            exec_env: libcnb_exec_env::ExecEnvSelector::All,
+        }];
+        let restored = cache.restore(&group, &layers, &mut log).unwrap();
+        assert!(restored.is_empty());
+        assert_eq!(
+            std::fs::read_to_string(outside.join("file")).unwrap(),
+            "keep me"
+        );
+    }
 
     #[test]
     fn restore_strips_types_and_skips_non_cache_layers() {
