@@ -185,7 +185,7 @@ pub struct EmptyEnvScope;
 impl EnvScope {
     /// The scope of these environments; an empty array does not compile.
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0080
     /// let scope = libcnb_exec_env::EnvScope::of([]);
     /// ```
     #[must_use]

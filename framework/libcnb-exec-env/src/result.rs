@@ -188,3 +188,8 @@ macro_rules! buildpack_error {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct RepositoryReadme;
+
+/// `docs/porting-from-libcnb.md`: its before and after buildpacks run as doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/porting-from-libcnb.md")]
+struct PortingGuide;
