@@ -58,11 +58,8 @@ impl std::fmt::Display for TestReportError {
 
 impl std::error::Error for TestReportError {}
 
-impl From<TestReportError> for libcnb::Error<TestReportError> {
-    fn from(error: TestReportError) -> Self {
-        libcnb::Error::BuildpackError(error)
-    }
-}
+// impl From<TestReportError> for libcnb::Error<TestReportError>, so `?` works.
+libcnb_exec_env::buildpack_error!(TestReportError);
 
 struct TestReportBuildpack;
 

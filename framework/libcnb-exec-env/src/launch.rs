@@ -188,6 +188,38 @@ impl From<Slice> for LaunchSlice {
     }
 }
 
+/// A libcnb process runs in every environment, so a ported buildpack keeps its processes.
+///
+/// ```
+/// use libcnb::data::launch::ProcessBuilder as LibcnbProcessBuilder;
+/// use libcnb::data::process_type;
+/// use libcnb_exec_env::{ExecEnv, Process};
+///
+/// let libcnb_process = LibcnbProcessBuilder::new(process_type!("web"), ["bundle", "exec", "puma"])
+///     .arg("-p")
+///     .default(true)
+///     .build();
+/// let process = Process::from(libcnb_process);
+/// assert_eq!(process.r#type.as_str(), "web");
+/// assert_eq!(process.command, ["bundle", "exec", "puma"]);
+/// assert_eq!(process.args, ["-p"]);
+/// assert!(process.default);
+/// assert!(process.exec_env.is_all());
+/// assert!(process.exec_env.matches(&ExecEnv::Production));
+/// ```
+impl From<libcnb::data::launch::Process> for Process {
+    fn from(process: libcnb::data::launch::Process) -> Self {
+        Self {
+            r#type: process.r#type,
+            command: process.command,
+            args: process.args,
+            default: process.default,
+            working_directory: process.working_directory,
+            exec_env: ExecEnvSelector::All,
+        }
+    }
+}
+
 /// Why processes cannot be written.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {

@@ -8,6 +8,9 @@
 //! exported nor cached again. A test build never touches `gems-production`, so without help
 //! that layer would be dropped and the next production build would reinstall everything.
 //!
+//! Three kinds of cached layers: env-scoped ([`env_scoped_name`], one environment), set-scoped
+//! ([`scoped_name`], an [`EnvScope`] of several), shared (every environment, libcnb's name).
+//!
 //! So, at the end of every build, the framework looks for env-scoped layers of *other*
 //! environments (recognised by `exec-env` inside their `[metadata]`, as the spec writes it) and,
 //! per the [`RetentionPolicy`], either marks them `cache = true` only (kept in the cache; not
@@ -103,6 +106,17 @@ pub fn env_scoped_name(name: &LayerName, env: &ExecEnv) -> LayerName {
         }
     }
     encoded.push('-');
+    push_escaped_env(&mut encoded, env);
+    debug_assert!(is_valid_layer_name(&encoded), "{encoded:?}");
+    // Valid by construction (see above): `new_unchecked` is what libcnb's own `layer_name!`
+    // macro uses once it has checked a literal at compile time.
+    LayerName::new_unchecked(&encoded)
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Appends `env` with every byte outside ASCII letters, digits, `.`, `-`, `_` written `%XX`.
+fn push_escaped_env(encoded: &mut String, env: &ExecEnv) {
     for byte in env.as_str().bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_') {
             encoded.push(char::from(byte));
@@ -112,13 +126,7 @@ pub fn env_scoped_name(name: &LayerName, env: &ExecEnv) -> LayerName {
             encoded.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
     }
-    debug_assert!(is_valid_layer_name(&encoded), "{encoded:?}");
-    // Valid by construction (see above): `new_unchecked` is what libcnb's own `layer_name!`
-    // macro uses once it has checked a literal at compile time.
-    LayerName::new_unchecked(&encoded)
 }
-
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// The base name and environment of an env-scoped layer name, when `name` is exactly what
 /// [`env_scoped_name`] gives for them (`None` otherwise: a shared layer's name, a name from
@@ -146,6 +154,180 @@ pub fn split_env_scoped_name(name: &str) -> Option<(LayerName, ExecEnv)> {
     }
     let base = LayerName::new_unchecked(&base);
     (env_scoped_name(&base, &env).as_str() == name).then_some((base, env))
+}
+
+/// A set of environments sharing one cached layer ([`crate::BuildContext::scoped_cached_layer`]):
+/// test and development installing the same development dependencies, say.
+///
+/// Never empty, kept sorted by name and without duplicates, so the same set always gives the
+/// same layer name whatever order it was written in.
+///
+/// ```
+/// use libcnb_exec_env::{EnvScope, ExecEnv};
+///
+/// let scope = EnvScope::of([ExecEnv::Test, ExecEnv::Development, ExecEnv::Test]);
+/// assert_eq!(scope.envs(), [ExecEnv::Development, ExecEnv::Test]);
+/// assert!(scope.contains(&ExecEnv::Test));
+/// assert!(!scope.contains(&ExecEnv::Production));
+/// assert_eq!(scope.to_string(), "development, test");
+/// assert!(EnvScope::try_from_envs(Vec::new()).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnvScope(Vec<ExecEnv>);
+
+/// An [`EnvScope`] needs at least one environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "an environment scope needs at least one environment (a layer of every environment is a shared_cached_layer)"
+)]
+pub struct EmptyEnvScope;
+
+impl EnvScope {
+    /// The scope of these environments; an empty array does not compile.
+    ///
+    /// ```compile_fail,E0080
+    /// let scope = libcnb_exec_env::EnvScope::of([]);
+    /// ```
+    #[must_use]
+    pub fn of<const N: usize>(envs: [ExecEnv; N]) -> Self {
+        const { assert!(N > 0, "EnvScope::of needs at least one environment") };
+        Self::from_nonempty(envs)
+    }
+
+    /// The scope of these environments, for sets only known at run time.
+    ///
+    /// # Errors
+    /// [`EmptyEnvScope`] when `envs` is empty.
+    pub fn try_from_envs(envs: impl IntoIterator<Item = ExecEnv>) -> Result<Self, EmptyEnvScope> {
+        let scope = Self::from_nonempty(envs);
+        if scope.0.is_empty() {
+            Err(EmptyEnvScope)
+        } else {
+            Ok(scope)
+        }
+    }
+
+    fn from_nonempty(envs: impl IntoIterator<Item = ExecEnv>) -> Self {
+        let mut list: Vec<ExecEnv> = envs.into_iter().collect();
+        list.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        list.dedup();
+        Self(list)
+    }
+
+    /// The environments, sorted by name.
+    #[must_use]
+    pub fn envs(&self) -> &[ExecEnv] {
+        &self.0
+    }
+
+    /// Whether `env` is one of them.
+    #[must_use]
+    pub fn contains(&self, env: &ExecEnv) -> bool {
+        self.0.contains(env)
+    }
+
+    /// The `exec-env = [...]` selector of these environments.
+    #[must_use]
+    pub fn selector(&self) -> ExecEnvSelector {
+        ExecEnvSelector::only(self.0.iter().cloned())
+    }
+
+    /// Whether `selector` names exactly these environments, in any order.
+    fn is_selected_by(&self, selector: &ExecEnvSelector) -> bool {
+        match selector {
+            ExecEnvSelector::All => false,
+            ExecEnvSelector::Only(list) => {
+                list.len() == self.0.len() && list.iter().all(|env| self.contains(env))
+            }
+        }
+    }
+}
+
+impl From<ExecEnv> for EnvScope {
+    fn from(env: ExecEnv) -> Self {
+        Self(vec![env])
+    }
+}
+
+impl std::fmt::Display for EnvScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(ExecEnv::as_str).collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
+/// The separator between the environments of a scoped layer's name: `+`, which
+/// [`env_scoped_name`] always escapes (`%2B`) inside an environment.
+pub const SCOPE_SEPARATOR: char = '+';
+
+/// The name of the layer `name` shared by the environments of `scope`:
+/// `<base>-<env>+<env>...`, the base and each environment escaped as in [`env_scoped_name`],
+/// the environments sorted by name.
+///
+/// A scope of one environment gives exactly the env-scoped name (`EnvScope::of([Test])` is
+/// `env_cached_layer` in test: the same layer). A scope of two or more always holds a `+` after
+/// its first `-`, which no env-scoped name does (an environment's `+` is written `%2B`), so a
+/// set-scoped layer never takes the name of an env-scoped one, nor of another set's.
+///
+/// Length: each environment adds its escaped name and one byte; the standard three together
+/// add 26 bytes. A build whose name exceeds the file system's limit (255 bytes with `.toml`)
+/// fails with the I/O error naming the layer.
+///
+/// ```
+/// use libcnb::data::layer_name;
+/// use libcnb_exec_env::{layers::scoped_name, EnvScope, ExecEnv};
+///
+/// let dev_and_test = EnvScope::of([ExecEnv::Test, ExecEnv::Development]);
+/// assert_eq!(scoped_name(&layer_name!("dev_deps"), &dev_and_test).as_str(), "dev_deps-development+test");
+/// assert_eq!(scoped_name(&layer_name!("dev_deps"), &EnvScope::of([ExecEnv::Test])).as_str(), "dev_deps-test");
+/// let plus = "a+b".parse().unwrap(); // an environment named `a+b` alone: escaped, no `+`
+/// assert_eq!(scoped_name(&layer_name!("x"), &EnvScope::of([plus])).as_str(), "x-a%2Bb");
+/// ```
+#[must_use]
+pub fn scoped_name(name: &LayerName, scope: &EnvScope) -> LayerName {
+    let mut envs = scope.envs().iter();
+    let Some(first) = envs.next() else {
+        // Unreachable: a scope is never empty. The base alone would be the shared layer.
+        return name.clone();
+    };
+    let mut encoded = env_scoped_name(name, first).as_str().to_owned();
+    for env in envs {
+        encoded.push(SCOPE_SEPARATOR);
+        push_escaped_env(&mut encoded, env);
+    }
+    debug_assert!(is_valid_layer_name(&encoded), "{encoded:?}");
+    LayerName::new_unchecked(&encoded)
+}
+
+/// The base name and environments of a scoped layer name, when `name` is exactly what
+/// [`scoped_name`] (or [`env_scoped_name`], a scope of one) gives for them.
+///
+/// ```
+/// use libcnb::data::layer_name;
+/// use libcnb_exec_env::{layers::split_scoped_name, EnvScope, ExecEnv};
+///
+/// assert_eq!(
+///     split_scoped_name("dev_deps-development+test"),
+///     Some((layer_name!("dev_deps"), EnvScope::of([ExecEnv::Development, ExecEnv::Test])))
+/// );
+/// assert_eq!(split_scoped_name("gems-test"), Some((layer_name!("gems"), EnvScope::of([ExecEnv::Test]))));
+/// assert_eq!(split_scoped_name("dev_deps-test+development"), None); // not sorted: not ours
+/// assert_eq!(split_scoped_name("dev_deps-test+test"), None);
+/// ```
+#[must_use]
+pub fn split_scoped_name(name: &str) -> Option<(LayerName, EnvScope)> {
+    let (base, envs) = name.split_once('-')?;
+    let base = String::from_utf8(percent_decode(base)?).ok()?;
+    if !is_valid_layer_name(&base) {
+        return None;
+    }
+    let mut list = Vec::new();
+    for env in envs.split(SCOPE_SEPARATOR) {
+        list.push(ExecEnv::from_str(&String::from_utf8(percent_decode(env)?).ok()?).ok()?);
+    }
+    let base = LayerName::new_unchecked(&base);
+    let scope = EnvScope::try_from_envs(list).ok()?;
+    (scoped_name(&base, &scope).as_str() == name).then_some((base, scope))
 }
 
 /// `%XX` to the byte `0xXX`, other bytes as they are; `None` for a `%` not followed by two
@@ -348,6 +530,19 @@ pub(crate) fn prepare_layer(
     name: &LayerName,
     env: Option<&ExecEnv>,
 ) -> Result<Option<LayerAction>, LayerFileError> {
+    prepare_scoped_layer(layers_dir, name, env.cloned().map(EnvScope::from).as_ref())
+}
+
+/// [`prepare_layer`] for a layer of a set of environments: its `exec-env` must name exactly
+/// the environments of `scope`, in any order.
+///
+/// # Errors
+/// I/O errors other than the file being absent.
+pub(crate) fn prepare_scoped_layer(
+    layers_dir: &Path,
+    name: &LayerName,
+    scope: Option<&EnvScope>,
+) -> Result<Option<LayerAction>, LayerFileError> {
     let path = toml_path(layers_dir, name.as_str());
     let mut table = match read_layer_toml(&path)? {
         LayerToml::Missing => return Ok(None),
@@ -360,7 +555,7 @@ pub(crate) fn prepare_layer(
         }
         LayerToml::Table(table) => table,
     };
-    let Some(env) = env else { return Ok(None) };
+    let Some(scope) = scope else { return Ok(None) };
     match metadata_exec_env(&table) {
         None => Ok(None),
         Some(Err(reason)) => {
@@ -370,7 +565,7 @@ pub(crate) fn prepare_layer(
                 reason,
             }))
         }
-        Some(Ok(selector)) if selector != ExecEnvSelector::from(env.clone()) => {
+        Some(Ok(selector)) if !scope.is_selected_by(&selector) => {
             remove_layer(layers_dir, name.as_str())?;
             Ok(Some(LayerAction::DiscardedForeign {
                 layer: name.to_string(),
@@ -390,7 +585,9 @@ pub(crate) fn prepare_layer(
     }
 }
 
-/// Writes `exec-env = [env]` into the `[metadata]` of an env-scoped layer used in this build.
+/// Writes `exec-env = [env]` into the `[metadata]` of an env-scoped layer used in this build;
+/// for a layer of a set of environments (its name decodes to one, [`split_scoped_name`]),
+/// `exec-env` lists the set.
 ///
 /// # Errors
 /// I/O errors; a layer that libcnb deleted (no `<layer>.toml`) is skipped.
@@ -407,9 +604,17 @@ pub(crate) fn mark_env_layer(
         .entry("metadata")
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     if let Some(metadata) = metadata.as_table_mut() {
+        let envs = match split_scoped_name(name.as_str()) {
+            Some((_, scope)) => scope.envs().to_vec(),
+            None => vec![env.clone()],
+        };
         metadata.insert(
             EXEC_ENV_METADATA_KEY.to_owned(),
-            toml::Value::Array(vec![toml::Value::String(env.to_string())]),
+            toml::Value::Array(
+                envs.iter()
+                    .map(|env| toml::Value::String(env.to_string()))
+                    .collect(),
+            ),
         );
     }
     write_layer_toml(&path, &table)
@@ -458,13 +663,12 @@ pub(crate) fn retain_other_envs(
         if selector.matches(env) {
             continue;
         }
-        // An env-scoped layer is one whose name decodes to an environment and whose metadata
-        // names that same environment. Anything else carrying `exec-env` (a name from an
-        // older encoding such as `go-cache-test`, a hand-edited file) is not kept forever.
-        let layer_env = match split_env_scoped_name(&name) {
-            Some((_, layer_env)) if selector == ExecEnvSelector::from(layer_env.clone()) => {
-                layer_env
-            }
+        // An env-scoped layer is one whose name decodes to an environment (or a set of them,
+        // [`scoped_name`]) and whose metadata names those same environments. Anything else
+        // carrying `exec-env` (a name from an older encoding such as `go-cache-test`, a
+        // hand-edited file) is not kept forever.
+        let scope = match split_scoped_name(&name) {
+            Some((_, scope)) if scope.is_selected_by(&selector) => scope,
             _ => {
                 remove_layer(layers_dir, &name)?;
                 actions.push(LayerAction::DiscardedStale {
@@ -474,7 +678,8 @@ pub(crate) fn retain_other_envs(
                 continue;
             }
         };
-        if policy.keeps(&layer_env) {
+        // A layer of several environments is kept while the policy keeps any of them.
+        if scope.envs().iter().any(|env| policy.keeps(env)) {
             let mut types = toml::Table::new();
             types.insert("launch".into(), toml::Value::Boolean(false));
             types.insert("build".into(), toml::Value::Boolean(false));
@@ -713,6 +918,23 @@ mod tests {
                 env_part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-%".contains(&b)),
                 "{a}"
             );
+        }
+
+        #[test]
+        fn scoped_names_are_injective_valid_and_decode_back(
+            base_a in valid_base(), envs_a in proptest::collection::vec(valid_env(), 1..4),
+            base_b in valid_base(), envs_b in proptest::collection::vec(valid_env(), 1..4),
+        ) {
+            let scope_a = EnvScope::try_from_envs(envs_a).unwrap();
+            let scope_b = EnvScope::try_from_envs(envs_b).unwrap();
+            let a = scoped_name(&base_a, &scope_a);
+            let b = scoped_name(&base_b, &scope_b);
+            let parsed = a.as_str().parse::<LayerName>().ok();
+            proptest::prop_assert_eq!(parsed.as_ref(), Some(&a));
+            proptest::prop_assert_eq!(split_scoped_name(&a), Some((base_a.clone(), scope_a.clone())));
+            proptest::prop_assert_eq!(a == b, (&base_a, &scope_a) == (&base_b, &scope_b));
+            // An env-scoped name only for a scope of one.
+            proptest::prop_assert_eq!(split_env_scoped_name(&a).is_some(), scope_a.envs().len() == 1);
         }
 
         #[test]

@@ -16,7 +16,7 @@ pub use buildpack::Buildpack;
 pub use context::{BuildContext, DetectContext, Layer};
 pub use exec_env::{ExecEnv, ExecEnvError, ExecEnvSelector};
 pub use launch::{Launch, Process, ProcessBuilder, test_process};
-pub use layers::RetentionPolicy;
+pub use layers::{EnvScope, RetentionPolicy};
 pub use resolve::{CNB_EXEC_ENV, ExecEnvSource, ResolvedExecEnv};
 pub use result::{BuildResult, BuildResultBuilder};
 pub use runtime::{LibcnbBuildpack, run};

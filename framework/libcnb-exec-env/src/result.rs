@@ -74,6 +74,49 @@ impl BuildResultBuilder {
         self
     }
 
+    /// Adds everything of a libcnb `Launch`: its processes (each running in every
+    /// environment, see [`Process`]'s `From`), labels and slices. What a ported libcnb
+    /// buildpack already builds with `LaunchBuilder` goes in unchanged, and can be mixed with
+    /// [`BuildResultBuilder::process`].
+    ///
+    /// ```
+    /// use libcnb::data::launch::{LaunchBuilder, ProcessBuilder};
+    /// use libcnb::data::process_type;
+    /// use libcnb_exec_env::{BuildResultBuilder, ExecEnv, ProcessBuilder as ExecEnvProcessBuilder};
+    ///
+    /// let launch = LaunchBuilder::new()
+    ///     .process(ProcessBuilder::new(process_type!("web"), ["npm", "start"]).default(true).build())
+    ///     .label(libcnb::data::launch::Label { key: "org.example.team".into(), value: "web".into() })
+    ///     .slice(libcnb::data::launch::Slice { path_globs: vec!["public/**".into()] })
+    ///     .build();
+    /// let result = BuildResultBuilder::new()
+    ///     .launch(launch)
+    ///     .process(
+    ///         ExecEnvProcessBuilder::new(process_type!("test"), ["npm", "test"])
+    ///             .exec_env([ExecEnv::Test])
+    ///             .build(),
+    ///     )
+    ///     .build_unwrapped();
+    /// let written = result.launch();
+    /// assert_eq!(written.processes.len(), 2);
+    /// assert!(written.processes[0].default && written.processes[0].exec_env.is_all());
+    /// assert_eq!(written.labels[0].key, "org.example.team");
+    /// assert_eq!(written.slices[0].paths, ["public/**"]);
+    /// assert!(written.validate().is_ok());
+    /// ```
+    pub fn launch(mut self, launch: libcnb::data::launch::Launch) -> Self {
+        self.launch
+            .processes
+            .extend(launch.processes.into_iter().map(Process::from));
+        self.launch
+            .labels
+            .extend(launch.labels.into_iter().map(LaunchLabel::from));
+        self.launch
+            .slices
+            .extend(launch.slices.into_iter().map(LaunchSlice::from));
+        self
+    }
+
     /// Sets `store.toml`.
     pub fn store<S: Into<Store>>(mut self, store: S) -> Self {
         self.libcnb = self.libcnb.store(store);
@@ -108,3 +151,45 @@ impl BuildResultBuilder {
         }
     }
 }
+
+/// Generates the `From<MyError> for libcnb::Error<MyError>` every buildpack needs so that `?`
+/// turns its own errors into libcnb's (`libcnb::Error::BuildpackError`).
+///
+/// ```
+/// use libcnb_exec_env::buildpack_error;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum MyError {
+///     #[error("cannot read {0}")]
+///     Read(String),
+/// }
+///
+/// buildpack_error!(MyError);
+///
+/// fn step() -> libcnb::Result<(), MyError> {
+///     Err(MyError::Read("package.json".into()))?
+/// }
+///
+/// assert!(matches!(step(), Err(libcnb::Error::BuildpackError(MyError::Read(file))) if file == "package.json"));
+/// ```
+#[macro_export]
+macro_rules! buildpack_error {
+    ($error:ty) => {
+        impl ::core::convert::From<$error> for $crate::libcnb::Error<$error> {
+            fn from(error: $error) -> Self {
+                $crate::libcnb::Error::BuildpackError(error)
+            }
+        }
+    };
+}
+
+/// The repository README's "framework in one page" example runs as a doc test (with
+/// `cargo test --doc -p libcnb-exec-env`), so it stays complete and compiling.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct RepositoryReadme;
+
+/// `docs/porting-from-libcnb.md`: its before and after buildpacks run as doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/porting-from-libcnb.md")]
+struct PortingGuide;
