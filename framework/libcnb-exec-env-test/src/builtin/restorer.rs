@@ -173,26 +173,24 @@ fn is_plain_name(name: &str) -> bool {
 /// cache or layers directory (an index edited by hand, or written by something else): nothing
 /// is ever restored or removed by such a name. Each is named in the log.
 fn without_unsafe_names(mut metadata: Metadata, log: &mut Log) -> Metadata {
-    for index in [&mut metadata.buildpacks] {
-        index.retain(|id, layers| {
-            let keep = is_plain_name(&escape_id(id));
+    metadata.buildpacks.retain(|id, layers| {
+        let keep = is_plain_name(&escape_id(id));
+        if !keep {
+            log.line(&format!(
+                "Warning: ignoring the cache entries of buildpack id {id:?}: not a usable buildpack id"
+            ));
+        }
+        layers.retain(|name, _| {
+            let keep = is_plain_name(name);
             if !keep {
                 log.line(&format!(
-                    "Warning: ignoring the cache entries of buildpack id {id:?}: not a usable buildpack id"
+                    "Warning: ignoring the cache entry {id}:{name:?}: not a layer name"
                 ));
             }
-            layers.retain(|name, _| {
-                let keep = is_plain_name(name);
-                if !keep {
-                    log.line(&format!(
-                        "Warning: ignoring the cache entry {id}:{name:?}: not a layer name"
-                    ));
-                }
-                keep
-            });
             keep
         });
-    }
+        keep
+    });
     metadata.digests.retain(|id, layers| {
         layers.retain(|name, _| is_plain_name(name));
         is_plain_name(&escape_id(id))
