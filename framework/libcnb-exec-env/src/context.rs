@@ -1,10 +1,10 @@
 //! Detect and build contexts: libcnb's context (through `Deref`) plus the execution environment.
 
+use crate::adapter::{LibcnbBuildpack, layer_file_error};
 use crate::buildpack::Buildpack;
 use crate::exec_env::ExecEnv;
-use crate::layers::{self, LayerAction};
+use crate::layers;
 use crate::resolve::{ExecEnvSource, ResolvedExecEnv};
-use crate::runtime::LibcnbBuildpack;
 use libcnb::data::layer::LayerName;
 use libcnb::layer::{
     CachedLayerDefinition, IntoAction, InvalidMetadataAction, LayerRef, RestoredLayerAction,
@@ -60,7 +60,6 @@ pub struct BuildContext<B: Buildpack> {
     libcnb: LibcnbBuildContext<B>,
     exec_env: ResolvedExecEnv,
     pub(crate) env_layers: Rc<RefCell<BTreeSet<LayerName>>>,
-    pub(crate) actions: Rc<RefCell<Vec<LayerAction>>>,
 }
 
 impl<B: Buildpack> BuildContext<B> {
@@ -70,7 +69,6 @@ impl<B: Buildpack> BuildContext<B> {
             libcnb,
             exec_env,
             env_layers: Rc::default(),
-            actions: Rc::default(),
         }
     }
 
@@ -130,11 +128,10 @@ impl<B: Buildpack> BuildContext<B> {
     }
 
     fn prepare(&self, name: &LayerName, env: Option<&ExecEnv>) -> libcnb::Result<(), B::Error> {
-        let action = layers::prepare_layer(&self.libcnb.layers_dir, name, env)
-            .map_err(crate::runtime::layer_file_error)?;
+        let action =
+            layers::prepare_layer(&self.libcnb.layers_dir, name, env).map_err(layer_file_error)?;
         if let Some(action) = action {
             crate::output::warning(&action);
-            self.actions.borrow_mut().push(action);
         }
         Ok(())
     }
