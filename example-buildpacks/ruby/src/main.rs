@@ -119,8 +119,8 @@ impl Buildpack for ExampleRubyBuildpack {
     fn on_error(&self, error: libcnb::Error<Self::Error>) {
         match error {
             // The buildpack's messages already include their causes (and Bundler's output).
-            libcnb::Error::BuildpackError(error) => eprint::bullet(format!("ERROR: {error}")),
-            other => eprint::bullet(format!("ERROR: {other}")),
+            libcnb::Error::BuildpackError(error) => print::error(format!("ERROR: {error}")),
+            other => print::error(format!("ERROR: {other}")),
         }
     }
 }
@@ -138,8 +138,8 @@ fn choose_test_command(
         && match facts.rake_tasks(bundler, &lock.sha256)? {
             Ok(tasks) => tasks.iter().any(|task| task == "test"),
             Err(problem) => {
-                eprint::bullet(format!(
-                    "! Warning: cannot list the Rakefile's tasks: {problem}"
+                print::warning(format!(
+                    "Warning: cannot list the Rakefile's tasks: {problem}"
                 ));
                 false
             }
