@@ -61,7 +61,7 @@ fn cache_layer(
     )?;
     match &layer.state {
         LayerState::Restored { .. } => {
-            print::bullet(format!("Reusing cached {variable} (layer {name})"))
+            print::bullet(format!("Reusing cached {variable} (layer {name})"));
         }
         LayerState::Empty { cause } => {
             match cause {

@@ -109,17 +109,21 @@ impl Go {
         let result = print::sub_stream_with(format!("$ {}", Self::display(args)), |out, err| {
             command.stream_output(out, err)
         });
-        match result {
-            Ok(named) => Ok(Output::from(named.output())),
-            Err(CmdError::SystemError(_, error)) => Err(GoBuildpackError::Spawn {
-                command: Self::display(args),
-                error,
-            }),
-            Err(
+        // A failed `go` is not an error here: the caller names the failing package.
+        let named = match result {
+            Ok(named)
+            | Err(
                 CmdError::NonZeroExitNotStreamed(named)
                 | CmdError::NonZeroExitAlreadyStreamed(named),
-            ) => Ok(Output::from(named.output())),
-        }
+            ) => named,
+            Err(CmdError::SystemError(_, error)) => {
+                return Err(GoBuildpackError::Spawn {
+                    command: Self::display(args),
+                    error,
+                });
+            }
+        };
+        Ok(Output::from(named.output()))
     }
 
     /// `go env GOVERSION`: the version this `go` reports.

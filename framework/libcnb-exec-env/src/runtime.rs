@@ -38,38 +38,49 @@ enum Phase {
     Build(BuildArgs),
 }
 
+impl Phase {
+    /// The phase the program was called as (`bin/detect`, `bin/build`) with its arguments, or
+    /// the exit code after printing why not.
+    fn from_args(args: &[String]) -> Result<Phase, i32> {
+        let name = args
+            .first()
+            .map(Path::new)
+            .and_then(Path::file_name)
+            .and_then(|name| name.to_str())
+            .unwrap_or("<unknown>");
+        match name {
+            "detect" => {
+                let Ok(args) = DetectArgs::parse(args) else {
+                    output::plain_error("usage: detect <platform> <plan>");
+                    return Err(EXIT_ERROR);
+                };
+                Ok(Phase::Detect(args))
+            }
+            "build" => {
+                let Ok(args) = BuildArgs::parse(args) else {
+                    output::plain_error("usage: build <layers> <platform> <plan>");
+                    return Err(EXIT_ERROR);
+                };
+                Ok(Phase::Build(args))
+            }
+            other => {
+                output::plain_error(format!(
+                    "this program must be called as `detect` or `build` (bin/detect, bin/build), not `{other}`"
+                ));
+                Err(EXIT_NAME_ERROR)
+            }
+        }
+    }
+}
+
 /// Runs one phase with these arguments and the process environment; returns the exit code.
 /// Not for buildpack authors (they use [`run`]): the framework's tests call it in-process.
 #[must_use]
 pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
     output::to_stdout();
-    let name = args
-        .first()
-        .map(Path::new)
-        .and_then(Path::file_name)
-        .and_then(|name| name.to_str())
-        .unwrap_or("<unknown>");
-    let phase = match name {
-        "detect" => {
-            let Ok(args) = DetectArgs::parse(args) else {
-                output::plain_error("usage: detect <platform> <plan>");
-                return EXIT_ERROR;
-            };
-            Phase::Detect(args)
-        }
-        "build" => {
-            let Ok(args) = BuildArgs::parse(args) else {
-                output::plain_error("usage: build <layers> <platform> <plan>");
-                return EXIT_ERROR;
-            };
-            Phase::Build(args)
-        }
-        other => {
-            output::plain_error(format!(
-                "this program must be called as `detect` or `build` (bin/detect, bin/build), not `{other}`"
-            ));
-            return EXIT_NAME_ERROR;
-        }
+    let phase = match Phase::from_args(args) {
+        Ok(phase) => phase,
+        Err(code) => return code,
     };
 
     let Some(buildpack_dir) = std::env::var_os("CNB_BUILDPACK_DIR").map(PathBuf::from) else {
@@ -115,12 +126,12 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
             return EXIT_ERROR;
         }
     };
-    let buildpack_name = libcnb_descriptor
-        .buildpack
-        .name
-        .clone()
-        .unwrap_or_else(|| libcnb_descriptor.buildpack.id.to_string());
-    announce(&buildpack_name, phase_name, &exec_env, &platform_dir);
+    announce(
+        &display_name(&libcnb_descriptor),
+        phase_name,
+        &exec_env,
+        &platform_dir,
+    );
 
     if !descriptor.exec_env.matches(&exec_env.env) {
         let message = not_declared(&descriptor.exec_env, &exec_env);
@@ -149,6 +160,15 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
             EXIT_ERROR
         }
     }
+}
+
+/// The buildpack's `name`, or its id when it has none: the title of its output.
+fn display_name<M>(descriptor: &ComponentBuildpackDescriptor<M>) -> String {
+    descriptor
+        .buildpack
+        .name
+        .clone()
+        .unwrap_or_else(|| descriptor.buildpack.id.to_string())
 }
 
 /// The warning for a name pack would refuse: valid here (the spec forbids only `/`, the
