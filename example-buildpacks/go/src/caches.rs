@@ -4,6 +4,7 @@
 use crate::GoBuildpack;
 use crate::cmd::Go;
 use crate::errors::GoBuildpackError;
+use bullet_stream::global::print;
 use libcnb::data::layer::LayerName;
 use libcnb::data::layer_name;
 use libcnb::layer::{
@@ -59,18 +60,20 @@ fn cache_layer(
         },
     )?;
     match &layer.state {
-        LayerState::Restored { .. } => println!("- Reusing cached {variable} (layer {name})"),
+        LayerState::Restored { .. } => {
+            print::bullet(format!("Reusing cached {variable} (layer {name})"));
+        }
         LayerState::Empty { cause } => {
             match cause {
                 EmptyLayerCause::NewlyCreated => {
-                    println!("- Creating {variable} (layer {name})");
+                    print::bullet(format!("Creating {variable} (layer {name})"));
                 }
-                EmptyLayerCause::InvalidMetadataAction { .. } => println!(
-                    "- Recreating {variable} (layer {name}): unreadable cached metadata {restored_metadata:?}"
-                ),
-                EmptyLayerCause::RestoredLayerAction { .. } => println!(
-                    "- Recreating {variable} (layer {name}): cached layout is not {LAYOUT}"
-                ),
+                EmptyLayerCause::InvalidMetadataAction { .. } => print::bullet(format!(
+                    "Recreating {variable} (layer {name}): unreadable cached metadata {restored_metadata:?}"
+                )),
+                EmptyLayerCause::RestoredLayerAction { .. } => print::bullet(format!(
+                    "Recreating {variable} (layer {name}): cached layout is not {LAYOUT}"
+                )),
             }
             layer.write_metadata(CacheMetadata {
                 layout: LAYOUT.to_owned(),
@@ -167,12 +170,15 @@ fn failed_module_in_stderr(stderr: &str) -> Option<GoBuildpackError> {
 /// Fills the module cache with `go mod download` (skipped for vendored apps).
 pub(crate) fn download_modules(go: &Go, app_dir: &Path) -> Result<(), GoBuildpackError> {
     if is_vendored(app_dir) {
-        println!("- vendor/modules.txt found: building with -mod=vendor, no module download");
+        print::bullet("vendor/modules.txt found: building with -mod=vendor, no module download");
         return Ok(());
     }
     let args = ["mod", "download", "-json"];
-    println!("  $ {}", Go::display(&args));
-    let output = go.output(app_dir, &args)?;
+    // Quiet (its output is JSON for this code, not for the user), with a timer instead.
+    let timer = print::sub_start_timer(format!("$ {}", Go::display(&args)));
+    let output = go.output(app_dir, &args);
+    timer.done();
+    let output = output?;
     if let Some(error) = failed_module(&output.stdout) {
         return Err(error);
     }
@@ -189,7 +195,7 @@ pub(crate) fn download_modules(go: &Go, app_dir: &Path) -> Result<(), GoBuildpac
         .into_iter::<ModuleInfo>()
         .filter_map(Result::ok)
         .count();
-    println!("    {count} module(s) in the module cache");
+    print::sub_bullet(format!("{count} module(s) in the module cache"));
     Ok(())
 }
 

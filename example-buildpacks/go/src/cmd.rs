@@ -1,6 +1,8 @@
 //! Running the `go` command with the environment the buildpack controls.
 
 use crate::errors::GoBuildpackError;
+use bullet_stream::global::print;
+use fun_run::{CmdError, CommandWithName};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +36,16 @@ impl Output {
         }
         text.push_str(self.stderr.trim_end());
         text
+    }
+}
+
+impl From<&std::process::Output> for Output {
+    fn from(output: &std::process::Output) -> Self {
+        Output {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
     }
 }
 
@@ -87,21 +99,31 @@ impl Go {
                 command: Self::display(args),
                 error,
             })?;
-        Ok(Output {
-            success: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
+        Ok(Output::from(&output))
     }
 
-    /// Runs `go <args>` in `dir`, printing the command line and its output to the build log.
+    /// Runs `go <args>` in `dir` under a `$ go …` step, streaming its output into the build
+    /// output as it comes (through `fun_run`) and keeping it for error messages.
     pub(crate) fn logged(&self, dir: &Path, args: &[&str]) -> Result<Output, GoBuildpackError> {
-        println!("  $ {}", Self::display(args));
-        let output = self.output(dir, args)?;
-        for line in output.combined().lines() {
-            println!("    {line}");
-        }
-        Ok(output)
+        let mut command = self.command(dir, args);
+        let result = print::sub_stream_with(format!("$ {}", Self::display(args)), |out, err| {
+            command.stream_output(out, err)
+        });
+        // A failed `go` is not an error here: the caller names the failing package.
+        let named = match result {
+            Ok(named)
+            | Err(
+                CmdError::NonZeroExitNotStreamed(named)
+                | CmdError::NonZeroExitAlreadyStreamed(named),
+            ) => named,
+            Err(CmdError::SystemError(_, error)) => {
+                return Err(GoBuildpackError::Spawn {
+                    command: Self::display(args),
+                    error,
+                });
+            }
+        };
+        Ok(Output::from(named.output()))
     }
 
     /// `go env GOVERSION`: the version this `go` reports.
@@ -191,5 +213,27 @@ mod tests {
             .unwrap();
         assert!(!output.success);
         assert_eq!(output.combined(), "-b\nerr");
+    }
+
+    #[test]
+    fn logged_streams_into_the_build_output_and_keeps_the_output() {
+        let go = Go::new("/bin/sh");
+        let dir = tempfile::tempdir().unwrap();
+        let mut result = None;
+        let printed = bullet_stream::global::with_locked_writer(Vec::new(), || {
+            result = Some(go.logged(dir.path(), &["-c", "echo built; echo warn >&2; exit 2"]));
+        });
+        let output = result.unwrap().unwrap();
+        assert!(!output.success);
+        assert_eq!(output.combined(), "built\nwarn");
+        let printed = bullet_stream::strip_ansi(String::from_utf8_lossy(&printed));
+        assert!(
+            printed.contains("  - $ go -c 'echo built; echo warn >&2; exit 2'\n")
+                && printed.contains("      built\n")
+                && printed.contains("  - Done ("),
+            "{printed}"
+        );
+        let missing = Go::new("/nonexistent/go").logged(dir.path(), &["version"]);
+        assert!(matches!(missing, Err(GoBuildpackError::Spawn { .. })));
     }
 }

@@ -1,6 +1,7 @@
 //! Everything that can stop a Go build, each naming the file, package, module or version at fault.
 
 use crate::go_mod::{GoModError, GoVersion};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// The Go buildpack's errors.
@@ -188,10 +189,11 @@ pub(crate) fn report(error: &libcnb::Error<GoBuildpackError>) {
         libcnb::Error::BuildpackError(error) => error,
         other => other,
     };
-    eprintln!("ERROR: [examples/go] {error}");
+    let mut text = format!("ERROR: [examples/go] {error}");
     let mut source = error.source();
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        let _ = write!(text, "\n  caused by: {cause}");
         source = cause.source();
     }
+    bullet_stream::global::print::error(text);
 }

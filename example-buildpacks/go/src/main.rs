@@ -23,6 +23,7 @@ mod toolchain;
 use crate::config::BuildConfig;
 use crate::errors::GoBuildpackError;
 use crate::go_mod::GoMod;
+use bullet_stream::global::print;
 use libcnb::Platform;
 use libcnb::detect::{DetectResult, DetectResultBuilder};
 use libcnb::generic::{GenericMetadata, GenericPlatform};
@@ -54,7 +55,7 @@ impl Buildpack for GoBuildpack {
         if detect::is_go_module(&context.app_dir) {
             DetectResultBuilder::pass().build()
         } else {
-            println!("No go.mod in the app directory: not a Go module");
+            print::bullet("No go.mod in the app directory: not a Go module");
             DetectResultBuilder::fail().build()
         }
     }
@@ -62,7 +63,7 @@ impl Buildpack for GoBuildpack {
     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, GoBuildpackError> {
         let env = context.exec_env().clone();
         let at_launch = keeps_toolchain(&env);
-        println!("[Go] Building for the {env} environment");
+        print::header(format!("Building for the {env} environment"));
 
         let go_mod =
             GoMod::read(&context.app_dir.join("go.mod")).map_err(GoBuildpackError::from)?;
@@ -116,7 +117,7 @@ impl Buildpack for GoBuildpack {
             let module = go_mod.module.clone().unwrap_or_default();
             let packages = build::select(&config, &module, &main_packages)?;
             let binaries = build::build_binaries(&context, &go, &packages)?;
-            println!("- Built {}", binaries.join(", "));
+            print::bullet(format!("Built {}", binaries.join(", ")));
             result = result.processes(build::processes(&binaries));
         }
         result.build()

@@ -15,6 +15,7 @@ use crate::cmd::Go;
 use crate::errors::GoBuildpackError;
 use crate::go_mod::{GoMod, GoVersion};
 use crate::{GoBuildpack, fs_util};
+use bullet_stream::global::print;
 use libcnb::data::layer_name;
 use libcnb::layer::{
     CachedLayerDefinition, EmptyLayerCause, InvalidMetadataAction, LayerState, RestoredLayerAction,
@@ -136,11 +137,11 @@ pub(crate) fn provide(
 ) -> Result<Toolchain, libcnb::Error<GoBuildpackError>> {
     match (choice, path_go) {
         (Choice::Path, Some(path_go)) if !needs.at_launch => {
-            println!(
-                "- Using Go {} from PATH ({})",
+            print::bullet(format!(
+                "Using Go {} from PATH ({})",
                 path_go.version,
                 path_go.binary.display()
-            );
+            ));
             retain_cached_toolchain(context)?;
             Ok(Toolchain {
                 go: Go::new(&path_go.binary),
@@ -148,15 +149,15 @@ pub(crate) fn provide(
             })
         }
         (Choice::Path, Some(path_go)) => {
-            println!(
-                "- Using Go {} from PATH ({}), kept in layer {LAYER} for launch",
+            print::bullet(format!(
+                "Using Go {} from PATH ({}), kept in layer {LAYER} for launch",
                 path_go.version,
                 path_go.binary.display()
-            );
+            ));
             in_layer(context, &path_go.version, needs, Source::CopyFrom(path_go))
         }
         (Choice::Install { version, reason }, _) => {
-            println!("- Using Go {version}: {reason}");
+            print::bullet(format!("Using Go {version}: {reason}"));
             in_layer(context, version, needs, Source::Proxy(path_go))
         }
         (Choice::Path, None) => Err(GoBuildpackError::NoGo {
@@ -232,13 +233,15 @@ fn in_layer(
     let goroot = layer.path();
     match &layer.state {
         LayerState::Restored { .. } => {
-            println!("- Reusing Go {version} from the cache (layer {LAYER})");
+            print::bullet(format!(
+                "Reusing Go {version} from the cache (layer {LAYER})"
+            ));
         }
         LayerState::Empty { cause } => {
             match cause {
                 EmptyLayerCause::RestoredLayerAction { cause }
                 | EmptyLayerCause::InvalidMetadataAction { cause } => {
-                    println!("- Replacing layer {LAYER}: {cause}");
+                    print::bullet(format!("Replacing layer {LAYER}: {cause}"));
                 }
                 EmptyLayerCause::NewlyCreated => {}
             }
@@ -247,10 +250,10 @@ fn in_layer(
                     let from = Go::new(&path_go.binary)
                         .with_env("GOTOOLCHAIN", "local")
                         .goroot()?;
-                    println!(
-                        "- Copying Go {version} from {} into layer {LAYER}",
+                    print::bullet(format!(
+                        "Copying Go {version} from {} into layer {LAYER}",
                         from.display()
-                    );
+                    ));
                     fs_util::copy_tree(&from, &goroot)?;
                     ToolchainMetadata {
                         version: version.to_string(),
@@ -331,7 +334,7 @@ fn download(
     };
     let scratch = goroot.join(".download");
     std::fs::create_dir_all(&scratch).map_err(GoBuildpackError::io("create", &scratch))?;
-    println!("- Downloading {module} from the module proxy");
+    print::bullet(format!("Downloading {module} from the module proxy"));
     let go = Go::new(&path_go.binary)
         .with_env("GOTOOLCHAIN", "local")
         .with_env("GOMODCACHE", &scratch)
@@ -398,9 +401,9 @@ fn retain_cached_toolchain(
     )?;
     match layer.state {
         LayerState::Restored { .. } => {
-            println!(
-                "- Keeping the cached toolchain (layer {LAYER}) for later test builds; not exported"
-            );
+            print::bullet(format!(
+                "Keeping the cached toolchain (layer {LAYER}) for later test builds; not exported"
+            ));
         }
         LayerState::Empty { .. } => {
             // Nothing worth keeping: drop the empty layer rather than cache it.

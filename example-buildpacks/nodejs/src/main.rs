@@ -39,6 +39,7 @@ use libcnb_exec_env::{
     BuildContext, BuildResult, BuildResultBuilder, Buildpack, DetectContext, buildpack_main,
 };
 use std::error::Error as _;
+use std::fmt::Write as _;
 
 #[cfg(test)]
 use tempfile as _;
@@ -55,7 +56,7 @@ impl Buildpack for NodejsBuildpack {
         if detect::is_node_app(&context.app_dir) {
             DetectResultBuilder::pass().build()
         } else {
-            println!("No package.json in the app directory: not a Node.js app.");
+            output::step("No package.json in the app directory: not a Node.js app.");
             DetectResultBuilder::fail().build()
         }
     }
@@ -149,21 +150,21 @@ impl Buildpack for NodejsBuildpack {
     fn on_error(&self, error: libcnb::Error<NodejsError>) {
         match error {
             libcnb::Error::BuildpackError(error) => {
-                eprintln!();
-                eprintln!("[Node.js] ERROR: {error}");
+                let mut text = format!("[Node.js] ERROR: {error}");
                 let mut shown = error.to_string();
                 let mut source = error.source();
                 while let Some(cause) = source {
                     // Most messages already include their cause; print only what is new.
-                    let text = cause.to_string();
-                    if !shown.contains(&text) {
-                        eprintln!("  caused by: {text}");
-                        shown = text;
+                    let cause_text = cause.to_string();
+                    if !shown.contains(&cause_text) {
+                        let _ = write!(text, "\n  caused by: {cause_text}");
+                        shown = cause_text;
                     }
                     source = cause.source();
                 }
+                output::error(text);
             }
-            other => eprintln!("[Node.js] ERROR: {other}"),
+            other => output::error(format!("[Node.js] ERROR: {other}")),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Running `npm` during the build, with the shared download cache and `NODE_ENV` set.
 
 use crate::errors::NodejsError;
-use crate::output;
+use bullet_stream::global::print;
+use fun_run::{CmdError, CommandWithName};
 use libcnb::Env;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -66,23 +67,25 @@ impl Npm {
     /// npm cannot be started or exits unsuccessfully.
     pub(crate) fn run(&self, dir: &Path, args: &[&str]) -> Result<(), NodejsError> {
         let command_line = format!("npm {}", args.join(" "));
-        output::command(&command_line);
-        let status = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(args)
             .current_dir(dir)
-            .envs(self.env.iter().map(|(key, value)| (key, value)))
-            .status()
-            .map_err(|error| NodejsError::Spawn {
-                command: command_line.clone(),
-                error,
-            })?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(NodejsError::CommandFailed {
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
+        // Streamed live under a `$ npm …` step; fun_run also keeps a copy, unused here.
+        let result = print::sub_stream_with(format!("$ {command_line}"), |out, err| {
+            command.stream_output(out, err)
+        });
+        match result {
+            Ok(_) => Ok(()),
+            Err(CmdError::SystemError(_, error)) => Err(NodejsError::Spawn {
                 command: command_line,
-                status,
-            })
+                error,
+            }),
+            Err(failed) => Err(NodejsError::CommandFailed {
+                command: command_line,
+                status: failed.status(),
+            }),
         }
     }
 }

@@ -1,24 +1,25 @@
-//! Build output: a header per section and indented lines, printed as the build goes.
+//! Build output through `bullet_stream`, the style of the framework and every example: a
+//! `### ` header per section, `- ` steps, `! ` warnings, commands streamed under a `$ ` step.
 
+use bullet_stream::global::print;
 use std::fmt::Display;
 
-/// Starts a section: `[Node.js] Installing dependencies`.
+/// Starts a section: `### Installing dependencies`.
 pub(crate) fn section(title: impl Display) {
-    println!();
-    println!("[Node.js] {title}");
+    print::header(title.to_string());
 }
 
 /// A step or fact inside a section.
 pub(crate) fn step(message: impl Display) {
-    println!("  - {message}");
+    print::bullet(message.to_string());
 }
 
-/// A command about to run (its own output follows, unindented).
-pub(crate) fn command(command_line: impl Display) {
-    println!("  $ {command_line}");
-}
-
-/// A warning, on stderr so it stands out.
+/// A warning: a `! Warning: …` paragraph.
 pub(crate) fn warning(message: impl Display) {
-    eprintln!("  ! Warning: {message}");
+    print::warning(format!("Warning: {message}"));
+}
+
+/// An error: a `! [Node.js] ERROR: …` paragraph.
+pub(crate) fn error(message: impl Display) {
+    print::error(message.to_string());
 }

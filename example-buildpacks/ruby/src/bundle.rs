@@ -159,8 +159,7 @@ impl Bundler<'_> {
     fn run(&self, args: &[&str]) -> Result<(), RubyBuildpackError> {
         let mut cmd = self.command(args);
         let shown = format!("{} ({})", display(&cmd), self.settings_summary());
-        println!("    Running: {shown}");
-        let output = command::stream(&mut cmd)?;
+        let output = command::stream(&mut cmd, &format!("$ {shown}"))?;
         if output.status.success() {
             Ok(())
         } else {

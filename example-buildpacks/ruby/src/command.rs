@@ -1,7 +1,11 @@
 //! Running commands: quietly for queries, streamed (and kept for error messages) for Bundler.
+//!
+//! Not `fun_run`: a Bundler failure quotes stdout and stderr interleaved as printed, in one
+//! text; `fun_run` keeps the two apart. The streamed output goes through `bullet_stream`.
 
 use crate::errors::RubyBuildpackError;
-use std::io::{BufRead, BufReader, Read};
+use bullet_stream::global::print;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 
@@ -23,12 +27,13 @@ pub(crate) fn display(cmd: &Command) -> String {
         .join(" ")
 }
 
-/// Runs `cmd`, echoing each output line (indented) while it runs.
+/// Runs `cmd` under a `title` step (`$ bundle install …`), streaming each output line into the
+/// build output while it runs.
 ///
 /// # Errors
 /// [`RubyBuildpackError::Spawn`] when the command cannot be started or its output read.
-pub(crate) fn stream(cmd: &mut Command) -> Result<Output, RubyBuildpackError> {
-    run(cmd, true)
+pub(crate) fn stream(cmd: &mut Command, title: &str) -> Result<Output, RubyBuildpackError> {
+    print::sub_stream_with(title, |mut out, _| run(cmd, Some(out.as_mut())))
 }
 
 /// Runs `cmd` without echoing its output.
@@ -36,10 +41,10 @@ pub(crate) fn stream(cmd: &mut Command) -> Result<Output, RubyBuildpackError> {
 /// # Errors
 /// [`RubyBuildpackError::Spawn`] when the command cannot be started or its output read.
 pub(crate) fn capture(cmd: &mut Command) -> Result<Output, RubyBuildpackError> {
-    run(cmd, false)
+    run(cmd, None)
 }
 
-fn run(cmd: &mut Command, echo: bool) -> Result<Output, RubyBuildpackError> {
+fn run(cmd: &mut Command, mut echo: Option<&mut dyn Write>) -> Result<Output, RubyBuildpackError> {
     let shown = display(cmd);
     let spawn_error = |source| RubyBuildpackError::Spawn {
         command: shown.clone(),
@@ -85,8 +90,9 @@ fn run(cmd: &mut Command, echo: bool) -> Result<Output, RubyBuildpackError> {
 
     let mut text = String::new();
     for line in receiver {
-        if echo {
-            println!("      {line}");
+        if let Some(out) = echo.as_mut() {
+            // The build output is best effort: a closed writer must not fail the build.
+            let _ = writeln!(out, "{line}");
         }
         text.push_str(&line);
         text.push('\n');
@@ -114,8 +120,28 @@ mod tests {
     }
 
     #[test]
+    fn streams_into_the_build_output_and_keeps_the_text() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo out; echo err >&2"]);
+        let mut result = None;
+        let printed = bullet_stream::global::with_locked_writer(Vec::new(), || {
+            result = Some(stream(&mut cmd, "$ sh"));
+        });
+        let output = result.unwrap().unwrap();
+        assert!(output.status.success());
+        assert!(output.text.contains("out\n") && output.text.contains("err\n"));
+        let printed = bullet_stream::strip_ansi(String::from_utf8_lossy(&printed));
+        assert!(
+            printed.contains("  - $ sh\n")
+                && printed.contains("      out\n")
+                && printed.contains("  - Done ("),
+            "{printed}"
+        );
+    }
+
+    #[test]
     fn a_missing_program_is_a_spawn_error() {
-        let error = stream(&mut Command::new("/nonexistent/program")).unwrap_err();
+        let error = stream(&mut Command::new("/nonexistent/program"), "$ nonexistent").unwrap_err();
         assert!(matches!(error, RubyBuildpackError::Spawn { .. }));
         assert!(error.to_string().contains("/nonexistent/program"));
     }

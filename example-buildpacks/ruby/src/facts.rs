@@ -19,6 +19,7 @@ use crate::bundle::Bundler;
 use crate::errors::RubyBuildpackError;
 use crate::gemfile_lock::sha256_hex;
 use crate::runtime::{self, RubyInfo, Runtime};
+use bullet_stream::global::print;
 use libcnb::data::layer_name;
 use libcnb::layer::{
     CachedLayerDefinition, InvalidMetadataAction, LayerState, RestoredLayerAction,
@@ -263,10 +264,10 @@ impl FactsCache {
         if let Some(info) = self.old.ruby_for(&self.ruby) {
             return Ok(info);
         }
-        println!(
-            "    Probing: `{} -e` (engine, version, ABI, platform)",
+        print::bullet(format!(
+            "Probing: `{} -e` (engine, version, ABI, platform)",
             runtime.ruby.display()
-        );
+        ));
         let info = runtime::ruby_info(runtime)?;
         self.new.ruby = Some(RubyFacts {
             stamp: self.ruby.clone(),
@@ -291,7 +292,7 @@ impl FactsCache {
         if let Some(version) = self.old.bundler_for(&self.bundle, &self.ruby, bundled_with) {
             return Ok(version);
         }
-        println!("    Probing: `{} --version`", runtime.bundle.display());
+        print::bullet(format!("Probing: `{} --version`", runtime.bundle.display()));
         let version = runtime::bundler_version(runtime)?;
         self.new.bundler = Some(BundlerFacts {
             stamp: self.bundle.clone(),
@@ -324,12 +325,12 @@ impl FactsCache {
             bundler.exec_env,
         )?;
         if let Some(tasks) = self.old.rake_for(&key) {
-            println!(
-                "    Rakefile tasks from layer tool-facts (Rakefile, Gemfile.lock and tools unchanged)"
+            print::bullet(
+                "Rakefile tasks from layer tool-facts (Rakefile, Gemfile.lock and tools unchanged)",
             );
             return Ok(Ok(tasks));
         }
-        println!("    Probing: `bundle exec rake -P` (the Rakefile's tasks)");
+        print::bullet("Probing: `bundle exec rake -P` (the Rakefile's tasks)");
         let tasks = bundler.rake_tasks();
         if let Ok(tasks) = &tasks {
             self.new.rake = Some(RakeFacts {

@@ -10,6 +10,7 @@ use crate::bundle::{BundleSettings, Bundler};
 use crate::errors::RubyBuildpackError;
 use crate::gemfile_lock::GemfileLock;
 use crate::runtime::{RubyInfo, Runtime};
+use bullet_stream::global::print;
 use libcnb::Target;
 use libcnb::data::layer_name;
 use libcnb::layer::{
@@ -131,15 +132,17 @@ pub(crate) fn install(
         LayerState::Restored {
             cause: Reuse::Unchanged,
         } => {
-            println!(
-                "    Reusing the {gems} locked gems in layer gems-{exec_env}: Gemfile.lock, Ruby and target are unchanged"
-            );
+            print::bullet(format!(
+                "Reusing the {gems} locked gems in layer gems-{exec_env}: Gemfile.lock, Ruby and target are unchanged"
+            ));
             false
         }
         LayerState::Restored {
             cause: Reuse::LockfileChanged,
         } => {
-            println!("    Gemfile.lock changed: updating the gems in layer gems-{exec_env}");
+            print::bullet(format!(
+                "Gemfile.lock changed: updating the gems in layer gems-{exec_env}"
+            ));
             true
         }
         LayerState::Empty {
@@ -148,18 +151,20 @@ pub(crate) fn install(
                     cause: Reuse::RuntimeChanged { was },
                 },
         } => {
-            println!("    The cached gems were built for {was}: reinstalling");
+            print::bullet(format!(
+                "The cached gems were built for {was}: reinstalling"
+            ));
             true
         }
         LayerState::Empty { .. } | LayerState::Restored { .. } => {
-            println!("    Installing gems into layer gems-{exec_env}");
+            print::bullet(format!("Installing gems into layer gems-{exec_env}"));
             true
         }
     };
     if install {
         let vendored = context.app_dir.join("vendor").join("cache").is_dir();
         if vendored {
-            println!("    vendor/cache found: installing from it, without a gem server (--local)");
+            print::bullet("vendor/cache found: installing from it, without a gem server (--local)");
         }
         bundler.install(vendored)?;
         if inputs.settings.clean {

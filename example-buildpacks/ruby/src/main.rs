@@ -16,6 +16,7 @@ mod runtime;
 use crate::bundle::{BundleSettings, Bundler};
 use crate::errors::RubyBuildpackError;
 use crate::processes::TestCommand;
+use bullet_stream::global::print;
 use libcnb::detect::{DetectResult, DetectResultBuilder};
 use libcnb::generic::{GenericMetadata, GenericPlatform};
 use libcnb_exec_env::{
@@ -38,14 +39,14 @@ impl Buildpack for ExampleRubyBuildpack {
         if context.app_dir.join("Gemfile").is_file() {
             DetectResultBuilder::pass().build()
         } else {
-            println!("No Gemfile in the app directory: not a Bundler app");
+            print::bullet("No Gemfile in the app directory: not a Bundler app");
             DetectResultBuilder::fail().build()
         }
     }
 
     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, Self::Error> {
         let exec_env = context.exec_env().clone();
-        println!("---> Ruby buildpack, {exec_env} environment");
+        print::header(format!("Building for the {exec_env} environment"));
 
         // The lockfile first: `bundle --version` reads it too, and crashes with a Ruby
         // backtrace on one that is not UTF-8 instead of naming it.
@@ -61,18 +62,18 @@ impl Buildpack for ExampleRubyBuildpack {
         let ruby = facts.ruby_info(&runtime)?;
         let bundler_version = facts.bundler_version(&runtime, lock.bundled_with.as_deref())?;
         if facts.tools_reused() {
-            println!(
-                "    Tool facts from layer tool-facts: ruby and bundle unchanged (same path and mtime)"
+            print::bullet(
+                "Tool facts from layer tool-facts: ruby and bundle unchanged (same path and mtime)",
             );
         }
         let config = processes::read_config(&context.app_dir)?;
-        println!(
-            "    {} {} ({}), Bundler {bundler_version}, {} locked gems",
+        print::bullet(format!(
+            "{} {} ({}), Bundler {bundler_version}, {} locked gems",
             ruby.engine,
             ruby.version,
             runtime.ruby.display(),
             lock.gems.len()
-        );
+        ));
 
         let settings = BundleSettings::for_env(&exec_env);
         let env = gems::install(
@@ -99,8 +100,8 @@ impl Buildpack for ExampleRubyBuildpack {
             };
             let test = choose_test_command(&context, &config, &lock, &bundler, &mut facts)?;
             let process = test.process();
-            println!(
-                "    Test process: {}",
+            print::bullet(format!(
+                "Test process: {}",
                 process
                     .command
                     .iter()
@@ -108,7 +109,7 @@ impl Buildpack for ExampleRubyBuildpack {
                     .cloned()
                     .collect::<Vec<_>>()
                     .join(" ")
-            );
+            ));
             result = result.process(process);
         }
         facts.save()?;
@@ -118,8 +119,8 @@ impl Buildpack for ExampleRubyBuildpack {
     fn on_error(&self, error: libcnb::Error<Self::Error>) {
         match error {
             // The buildpack's messages already include their causes (and Bundler's output).
-            libcnb::Error::BuildpackError(error) => eprintln!("ERROR: {error}"),
-            other => eprintln!("ERROR: {other}"),
+            libcnb::Error::BuildpackError(error) => print::error(format!("ERROR: {error}")),
+            other => print::error(format!("ERROR: {other}")),
         }
     }
 }
@@ -137,7 +138,9 @@ fn choose_test_command(
         && match facts.rake_tasks(bundler, &lock.sha256)? {
             Ok(tasks) => tasks.iter().any(|task| task == "test"),
             Err(problem) => {
-                eprintln!("! Warning: cannot list the Rakefile's tasks: {problem}");
+                print::warning(format!(
+                    "Warning: cannot list the Rakefile's tasks: {problem}"
+                ));
                 false
             }
         };

@@ -13,6 +13,7 @@
 //! the test environment that summarizes the `JUnit`/TAP files found there. It is meant to be an
 //! optional member of a composite's groups, after the language buildpack.
 
+use bullet_stream::global::print;
 use libcnb::data::layer_name;
 use libcnb::data::process_type;
 use libcnb::detect::{DetectResult, DetectResultBuilder};
@@ -73,10 +74,10 @@ impl Buildpack for TestReportBuildpack {
         context: DetectContext<Self>,
     ) -> libcnb::Result<DetectResult, TestReportError> {
         // Only reached in an environment buildpack.toml declares (the framework checked).
-        println!(
+        print::bullet(format!(
             "Execution environment {}: adding the test-report step",
             context.exec_env()
-        );
+        ));
         DetectResultBuilder::pass().build()
     }
 
@@ -116,10 +117,10 @@ impl Buildpack for TestReportBuildpack {
             RESULTS_DIR_VAR,
             DEFAULT_RESULTS_DIR,
         ))?;
-        println!(
+        print::bullet(format!(
             "Added the test-report process and {RESULTS_DIR_VAR}={DEFAULT_RESULTS_DIR} (execution environment {})",
             context.exec_env()
-        );
+        ));
 
         BuildResultBuilder::new()
             .process(

@@ -60,7 +60,7 @@ fn buildpack_references(args: &BuildArgs) -> Result<Vec<BuildpackReference>, Str
                         Ok(BuildpackReference::Packaged(absolute(&path)))
                     } else {
                         // A buildpack crate directory: package it.
-                        let id = libcnb_exec_env::descriptor::BuildpackToml::read(path.join("buildpack.toml"))
+                        let id = libcnb_exec_env::internal::descriptor::BuildpackToml::read(path.join("buildpack.toml"))
                             .ok()
                             .and_then(|d| d.stripped.get("buildpack")?.get("id")?.as_str().map(str::to_owned))
                             .ok_or_else(|| format!("{} has no buildpack.id", path.join("buildpack.toml").display()))?;
@@ -82,16 +82,18 @@ fn buildpack_references(args: &BuildArgs) -> Result<Vec<BuildpackReference>, Str
     let examples = root.join("example-buildpacks");
     let composite = examples.join("examples");
     if composite.join("buildpack.toml").is_file() {
-        let id = libcnb_exec_env::descriptor::BuildpackToml::read(composite.join("buildpack.toml"))
-            .ok()
-            .and_then(|d| {
-                d.stripped
-                    .get("buildpack")?
-                    .get("id")?
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| "examples/composite".to_owned());
+        let id = libcnb_exec_env::internal::descriptor::BuildpackToml::read(
+            composite.join("buildpack.toml"),
+        )
+        .ok()
+        .and_then(|d| {
+            d.stripped
+                .get("buildpack")?
+                .get("id")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "examples/composite".to_owned());
         eprintln!(
             "No --buildpack given: using the composite {id} ({})",
             composite.display()
@@ -107,16 +109,17 @@ fn buildpack_references(args: &BuildArgs) -> Result<Vec<BuildpackReference>, Str
         .collect();
     dirs.sort();
     for dir in dirs {
-        let id = libcnb_exec_env::descriptor::BuildpackToml::read(dir.join("buildpack.toml"))
-            .ok()
-            .and_then(|d| {
-                d.stripped
-                    .get("buildpack")?
-                    .get("id")?
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .ok_or_else(|| format!("{} has no buildpack.id", dir.display()))?;
+        let id =
+            libcnb_exec_env::internal::descriptor::BuildpackToml::read(dir.join("buildpack.toml"))
+                .ok()
+                .and_then(|d| {
+                    d.stripped
+                        .get("buildpack")?
+                        .get("id")?
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .ok_or_else(|| format!("{} has no buildpack.id", dir.display()))?;
         refs.push(package(&id)?);
     }
     Ok(refs)

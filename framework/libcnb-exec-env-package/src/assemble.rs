@@ -2,7 +2,7 @@
 
 use crate::{CargoProfile, PackageError, PackageOptions, Target};
 use libcnb_data::buildpack::BuildpackId;
-use libcnb_exec_env::descriptor::BuildpackToml;
+use libcnb_exec_env::internal::descriptor::BuildpackToml;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File};

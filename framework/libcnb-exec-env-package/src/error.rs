@@ -1,6 +1,6 @@
 //! Why packaging failed.
 
-use libcnb_exec_env::descriptor::DescriptorError;
+use libcnb_exec_env::internal::descriptor::DescriptorError;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 

@@ -8,7 +8,7 @@
 //! "Buildpack is not supported to be packaged".
 //!
 //! This crate packages the same way, to the same layout, but reads `buildpack.toml` with the
-//! framework's tolerant reader ([`libcnb_exec_env::descriptor::BuildpackToml`]) and copies it
+//! framework's tolerant reader ([`libcnb_exec_env::internal::descriptor::BuildpackToml`]) and copies it
 //! byte for byte, so the keys survive:
 //!
 //! - a Rust buildpack crate: `cargo build --target <triple> --bins` (with libcnb-package's
@@ -48,7 +48,7 @@ pub use workspace::{WorkspaceBuildpack, WorkspaceBuildpackKind, find_workspace_b
 
 use libcnb_data::buildpack::BuildpackId;
 use libcnb_exec_env::ExecEnvSelector;
-use libcnb_exec_env::descriptor::{BuildpackToml, DeclarationForm, EXEC_ENV_API};
+use libcnb_exec_env::internal::descriptor::{BuildpackToml, DeclarationForm, EXEC_ENV_API};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;

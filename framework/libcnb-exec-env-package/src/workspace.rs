@@ -4,7 +4,7 @@ use crate::PackageError;
 use libcnb_data::buildpack::{BuildpackId, CompositeBuildpackDescriptor};
 use libcnb_data::generic::GenericMetadata;
 use libcnb_data::package_descriptor::PackageDescriptor;
-use libcnb_exec_env::descriptor::BuildpackToml;
+use libcnb_exec_env::internal::descriptor::BuildpackToml;
 use std::path::{Path, PathBuf};
 
 /// A buildpack found in a workspace.
@@ -99,12 +99,14 @@ pub(crate) fn id_of(descriptor: &BuildpackToml) -> Result<BuildpackId, PackageEr
         .and_then(toml::Value::as_str)
         .unwrap_or_default();
     id.parse().map_err(|_| {
-        PackageError::Descriptor(libcnb_exec_env::descriptor::DescriptorError::WrongType {
-            path: descriptor.path.clone(),
-            key: "buildpack.id".to_owned(),
-            expected: "a buildpack id such as \"examples/nodejs\"",
-            found: format!("{id:?}"),
-        })
+        PackageError::Descriptor(
+            libcnb_exec_env::internal::descriptor::DescriptorError::WrongType {
+                path: descriptor.path.clone(),
+                key: "buildpack.id".to_owned(),
+                expected: "a buildpack id such as \"examples/nodejs\"",
+                found: format!("{id:?}"),
+            },
+        )
     })
 }
 

@@ -6,8 +6,8 @@
 
 use crate::results::{BuildReport, EngineKind, TestReport};
 use libcnb_exec_env::ExecEnv;
-use libcnb_exec_env::descriptor::{BuildpackToml, DescriptorError};
 use libcnb_exec_env::exec_env::ExecEnvSelector;
+use libcnb_exec_env::internal::descriptor::{BuildpackToml, DescriptorError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! Detect and build contexts: libcnb's context (through `Deref`) plus the execution environment.
 
+use crate::adapter::{LibcnbBuildpack, layer_file_error};
 use crate::buildpack::Buildpack;
 use crate::exec_env::ExecEnv;
-use crate::layers::{self, LayerAction};
+use crate::layers;
 use crate::resolve::{ExecEnvSource, ResolvedExecEnv};
-use crate::runtime::LibcnbBuildpack;
 use libcnb::data::layer::LayerName;
 use libcnb::layer::{
     CachedLayerDefinition, IntoAction, InvalidMetadataAction, LayerRef, RestoredLayerAction,
@@ -80,7 +80,6 @@ pub struct BuildContext<B: Buildpack> {
     libcnb: LibcnbBuildContext<B>,
     exec_env: ResolvedExecEnv,
     pub(crate) env_layers: Rc<RefCell<BTreeSet<LayerName>>>,
-    pub(crate) actions: Rc<RefCell<Vec<LayerAction>>>,
 }
 
 impl<B: Buildpack> BuildContext<B> {
@@ -90,7 +89,6 @@ impl<B: Buildpack> BuildContext<B> {
             libcnb,
             exec_env,
             env_layers: Rc::default(),
-            actions: Rc::default(),
         }
     }
 
@@ -150,11 +148,10 @@ impl<B: Buildpack> BuildContext<B> {
     }
 
     fn prepare(&self, name: &LayerName, env: Option<&ExecEnv>) -> libcnb::Result<(), B::Error> {
-        let action = layers::prepare_layer(&self.libcnb.layers_dir, name, env)
-            .map_err(crate::runtime::layer_file_error)?;
+        let action =
+            layers::prepare_layer(&self.libcnb.layers_dir, name, env).map_err(layer_file_error)?;
         if let Some(action) = action {
             crate::output::warning(&action);
-            self.actions.borrow_mut().push(action);
         }
         Ok(())
     }
@@ -222,10 +219,9 @@ impl<B: Buildpack> BuildContext<B> {
         }
         let scoped = layers::scoped_name(name.borrow(), scope);
         let action = layers::prepare_scoped_layer(&self.libcnb.layers_dir, &scoped, Some(scope))
-            .map_err(crate::runtime::layer_file_error)?;
+            .map_err(layer_file_error)?;
         if let Some(action) = action {
             crate::output::warning(&action);
-            self.actions.borrow_mut().push(action);
         }
         self.env_layers.borrow_mut().insert(scoped.clone());
         self.libcnb.cached_layer(scoped, definition).map(Some)

@@ -1,16 +1,18 @@
 #![doc = include_str!("../README.md")]
 
+mod adapter;
 pub mod app_file;
 pub mod buildpack;
 pub mod context;
-pub mod descriptor;
 pub mod exec_env;
+#[doc(hidden)]
+pub mod internal;
 pub mod launch;
 pub mod layers;
 mod output;
 pub mod resolve;
 pub mod result;
-pub mod runtime;
+mod runtime;
 
 pub use buildpack::Buildpack;
 pub use context::{BuildContext, DetectContext, Layer};
@@ -19,7 +21,7 @@ pub use launch::{Launch, Process, ProcessBuilder, test_process};
 pub use layers::{EnvScope, RetentionPolicy};
 pub use resolve::{CNB_EXEC_ENV, ExecEnvSource, ResolvedExecEnv};
 pub use result::{BuildResult, BuildResultBuilder};
-pub use runtime::{LibcnbBuildpack, run};
+pub use runtime::run;
 
 /// Re-export, so buildpacks name one crate for the framework and libcnb.
 pub use libcnb;

@@ -6,16 +6,21 @@
 //! `libcnb_runtime_detect` / `libcnb_runtime_build`, which do the rest (platform, plan,
 //! targets, `store.toml`, SBOMs) exactly as for a plain libcnb buildpack.
 
+use crate::adapter::LibcnbBuildpack;
 use crate::buildpack::Buildpack;
-use crate::context::{BuildContext, DetectContext};
-use crate::descriptor::{BuildpackToml, DeclarationForm, DescriptorError};
 use crate::exec_env::{ExecEnv, ExecEnvSelector, PACK_RULE};
-use crate::layers::{self, LayerAction, LayerFileError};
+use crate::internal::descriptor::{BuildpackToml, DeclarationForm, DescriptorError};
 use crate::output;
 use crate::resolve::ResolvedExecEnv;
 use libcnb::data::buildpack::ComponentBuildpackDescriptor;
 use libcnb::{BuildArgs, DetectArgs};
 use std::path::{Path, PathBuf};
+
+/// Runs a framework buildpack as `bin/detect` or `bin/build` and exits. Use [`crate::buildpack_main`].
+pub fn run<B: Buildpack>(buildpack: B) -> ! {
+    let args: Vec<String> = std::env::args().collect();
+    std::process::exit(run_with_args(buildpack, &args))
+}
 
 /// Exit code: detect passed / build succeeded.
 pub const EXIT_SUCCESS: i32 = 0;
@@ -28,143 +33,70 @@ pub const EXIT_API_ERROR: i32 = 254;
 /// Exit code: called under a name other than `detect` or `build` (as libcnb).
 pub const EXIT_NAME_ERROR: i32 = 255;
 
-/// A framework buildpack seen as a `libcnb::Buildpack`: what libcnb's runtime calls.
-pub struct LibcnbBuildpack<B> {
-    buildpack: B,
-    exec_env: ResolvedExecEnv,
-}
-
-impl<B: Buildpack> LibcnbBuildpack<B> {
-    /// Wraps a buildpack for one run in `exec_env`. Tests use this to run `detect`/`build`
-    /// in-process over contexts built by hand.
-    pub fn new(buildpack: B, exec_env: ResolvedExecEnv) -> Self {
-        Self {
-            buildpack,
-            exec_env,
-        }
-    }
-}
-
-impl<B: Buildpack> libcnb::Buildpack for LibcnbBuildpack<B> {
-    type Platform = B::Platform;
-    type Metadata = B::Metadata;
-    type Error = B::Error;
-
-    fn detect(
-        &self,
-        context: libcnb::detect::DetectContext<Self>,
-    ) -> libcnb::Result<libcnb::detect::DetectResult, Self::Error> {
-        self.buildpack
-            .detect(DetectContext::new(context, self.exec_env.clone()))
-    }
-
-    fn build(
-        &self,
-        context: libcnb::build::BuildContext<Self>,
-    ) -> libcnb::Result<libcnb::build::BuildResult, Self::Error> {
-        let layers_dir = context.layers_dir.clone();
-        let context = BuildContext::new(context, self.exec_env.clone());
-        let env_layers = context.env_layers.clone();
-        let result = self.buildpack.build(context)?;
-
-        let env = &self.exec_env.env;
-        for name in env_layers.borrow().iter() {
-            layers::mark_env_layer(&layers_dir, name, env).map_err(layer_file_error)?;
-        }
-        let actions = layers::retain_other_envs(
-            &layers_dir,
-            env,
-            &env_layers.borrow(),
-            &self.buildpack.retention(),
-        )
-        .map_err(layer_file_error)?;
-        for action in &actions {
-            output::line(action);
-        }
-        if !result.launch.is_empty() {
-            result.launch.write(&layers_dir).map_err(|error| {
-                libcnb::Error::CannotWriteLaunch(libcnb::TomlFileError::IoError(
-                    std::io::Error::other(error),
-                ))
-            })?;
-        }
-        Ok(result.libcnb)
-    }
-
-    fn on_error(&self, error: libcnb::Error<Self::Error>) {
-        self.buildpack.on_error(error);
-    }
-}
-
-pub(crate) fn layer_file_error<E>(error: LayerFileError) -> libcnb::Error<E> {
-    libcnb::Error::LayerError(libcnb::layer::LayerError::WriteLayerError(
-        libcnb::layer::WriteLayerError::IoError(std::io::Error::other(error)),
-    ))
-}
-
-/// What the retention step did, for tests that drive a build in-process.
-#[must_use]
-pub fn describe(actions: &[LayerAction]) -> Vec<String> {
-    actions.iter().map(ToString::to_string).collect()
-}
-
-/// Runs a framework buildpack as `bin/detect` or `bin/build` and exits. Use [`crate::buildpack_main`].
-pub fn run<B: Buildpack>(buildpack: B) -> ! {
-    let args: Vec<String> = std::env::args().collect();
-    std::process::exit(run_with_args(buildpack, &args))
-}
-
 enum Phase {
     Detect(DetectArgs),
     Build(BuildArgs),
 }
 
+impl Phase {
+    /// The phase the program was called as (`bin/detect`, `bin/build`) with its arguments, or
+    /// the exit code after printing why not.
+    fn from_args(args: &[String]) -> Result<Phase, i32> {
+        let name = args
+            .first()
+            .map(Path::new)
+            .and_then(Path::file_name)
+            .and_then(|name| name.to_str())
+            .unwrap_or("<unknown>");
+        match name {
+            "detect" => {
+                let Ok(args) = DetectArgs::parse(args) else {
+                    output::plain_error("usage: detect <platform> <plan>");
+                    return Err(EXIT_ERROR);
+                };
+                Ok(Phase::Detect(args))
+            }
+            "build" => {
+                let Ok(args) = BuildArgs::parse(args) else {
+                    output::plain_error("usage: build <layers> <platform> <plan>");
+                    return Err(EXIT_ERROR);
+                };
+                Ok(Phase::Build(args))
+            }
+            other => {
+                output::plain_error(format!(
+                    "this program must be called as `detect` or `build` (bin/detect, bin/build), not `{other}`"
+                ));
+                Err(EXIT_NAME_ERROR)
+            }
+        }
+    }
+}
+
 /// Runs one phase with these arguments and the process environment; returns the exit code.
+/// Not for buildpack authors (they use [`run`]): the framework's tests call it in-process.
 #[must_use]
 pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
-    let name = args
-        .first()
-        .map(Path::new)
-        .and_then(Path::file_name)
-        .and_then(|name| name.to_str())
-        .unwrap_or("<unknown>");
-    let phase = match name {
-        "detect" => {
-            let Ok(args) = DetectArgs::parse(args) else {
-                eprintln!("Usage: detect <platform> <plan>");
-                return EXIT_ERROR;
-            };
-            Phase::Detect(args)
-        }
-        "build" => {
-            let Ok(args) = BuildArgs::parse(args) else {
-                eprintln!("Usage: build <layers> <platform> <plan>");
-                return EXIT_ERROR;
-            };
-            Phase::Build(args)
-        }
-        other => {
-            eprintln!(
-                "ERROR: this program must be called as `detect` or `build` (bin/detect, bin/build), not `{other}`"
-            );
-            return EXIT_NAME_ERROR;
-        }
+    output::to_stdout();
+    let phase = match Phase::from_args(args) {
+        Ok(phase) => phase,
+        Err(code) => return code,
     };
 
     let Some(buildpack_dir) = std::env::var_os("CNB_BUILDPACK_DIR").map(PathBuf::from) else {
-        eprintln!(
-            "ERROR: CNB_BUILDPACK_DIR is not set: the platform must set it to the buildpack's directory"
+        output::plain_error(
+            "CNB_BUILDPACK_DIR is not set: the platform must set it to the buildpack's directory",
         );
         return EXIT_ERROR;
     };
     let descriptor = match BuildpackToml::read(buildpack_dir.join("buildpack.toml")) {
         Ok(descriptor) => descriptor,
         Err(error @ DescriptorError::UnsupportedApi { .. }) => {
-            eprintln!("ERROR: {error}");
+            output::plain_error(error);
             return EXIT_API_ERROR;
         }
         Err(error) => {
-            eprintln!("ERROR: {error}");
+            output::plain_error(error);
             return EXIT_ERROR;
         }
     };
@@ -178,7 +110,7 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
     {
         Ok(libcnb_descriptor) => libcnb_descriptor,
         Err(error) => {
-            eprintln!("ERROR: {error}");
+            output::plain_error(error);
             return EXIT_ERROR;
         }
     };
@@ -190,21 +122,26 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
     let exec_env = match ResolvedExecEnv::from_process(&platform_dir) {
         Ok(exec_env) => exec_env,
         Err(error) => {
-            eprintln!("ERROR: {error}");
+            output::plain_error(error);
             return EXIT_ERROR;
         }
     };
-    announce(phase_name, &exec_env, &platform_dir);
+    announce(
+        &display_name(&libcnb_descriptor),
+        phase_name,
+        &exec_env,
+        &platform_dir,
+    );
 
     if !descriptor.exec_env.matches(&exec_env.env) {
         let message = not_declared(&descriptor.exec_env, &exec_env);
         return match phase {
             Phase::Detect(_) => {
-                println!("{message}: detect fails");
+                output::line(format!("{message}: detect fails"));
                 EXIT_DETECT_FAIL
             }
             Phase::Build(_) => {
-                eprintln!("ERROR: {message}: build must not run");
+                output::plain_error(format!("{message}: build must not run"));
                 EXIT_ERROR
             }
         };
@@ -225,18 +162,19 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
     }
 }
 
+/// The buildpack's `name`, or its id when it has none: the title of its output.
+fn display_name<M>(descriptor: &ComponentBuildpackDescriptor<M>) -> String {
+    descriptor
+        .buildpack
+        .name
+        .clone()
+        .unwrap_or_else(|| descriptor.buildpack.id.to_string())
+}
+
 /// The warning for a name pack would refuse: valid here (the spec forbids only `/`, the
 /// lifecycle passes anything), but not one a user can give with `pack build --exec-env`.
-///
-/// ```
-/// use libcnb_exec_env::{runtime::pack_warning, ExecEnv};
-///
-/// assert_eq!(pack_warning(&ExecEnv::Test), None);
-/// let warning = pack_warning(&"staging_eu".parse().unwrap()).unwrap();
-/// assert!(warning.contains("\"staging_eu\"") && warning.contains("ASCII letters, digits, '.' and '-'"));
-/// ```
 #[must_use]
-pub fn pack_warning(env: &ExecEnv) -> Option<String> {
+pub(crate) fn pack_warning(env: &ExecEnv) -> Option<String> {
     (!env.is_pack_compatible()).then(|| {
         format!(
             "the execution environment {:?} is accepted, but pack would refuse it: `pack build --exec-env` takes only {PACK_RULE}",
@@ -247,8 +185,8 @@ pub fn pack_warning(env: &ExecEnv) -> Option<String> {
 
 /// Prints which environment this phase runs in and where that came from, and warns when the
 /// platform env file disagrees with the variable or pack would refuse the name.
-fn announce(phase_name: &str, exec_env: &ResolvedExecEnv, platform_dir: &Path) {
-    output::exec_env_header(phase_name, exec_env);
+fn announce(buildpack: &str, phase_name: &str, exec_env: &ResolvedExecEnv, platform_dir: &Path) {
+    output::exec_env_header(buildpack, phase_name, exec_env);
     if let Some(message) = exec_env.platform_file_disagreement(platform_dir) {
         output::warning(message);
     }
@@ -261,4 +199,19 @@ fn not_declared(declared: &ExecEnvSelector, current: &ResolvedExecEnv) -> String
     format!(
         "This buildpack declares exec-env [{declared}] in buildpack.toml, and the execution environment is {current}"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_warning_names_the_rule() {
+        assert_eq!(pack_warning(&ExecEnv::Test), None);
+        let warning = pack_warning(&"staging_eu".parse().unwrap()).unwrap();
+        assert!(
+            warning.contains("\"staging_eu\"")
+                && warning.contains("ASCII letters, digits, '.' and '-'")
+        );
+    }
 }

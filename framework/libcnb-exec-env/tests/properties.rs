@@ -10,7 +10,7 @@
     clippy::format_push_string
 )]
 
-use libcnb_exec_env::descriptor::{BuildpackToml, DeclarationForm};
+use libcnb_exec_env::internal::descriptor::{BuildpackToml, DeclarationForm};
 use libcnb_exec_env::{ExecEnv, ExecEnvSelector, Launch};
 use proptest::prelude::*;
 

@@ -100,7 +100,7 @@ fn child_entry() {
         let args: Vec<String> = std::iter::once(phase)
             .chain(std::env::args().skip_while(|arg| arg != "--").skip(1))
             .collect();
-        std::process::exit(libcnb_exec_env::runtime::run_with_args(
+        std::process::exit(libcnb_exec_env::internal::run_with_args(
             ProbeBuildpack,
             &args,
         ));

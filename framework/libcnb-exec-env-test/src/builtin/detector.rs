@@ -46,7 +46,7 @@ pub(crate) fn detect(
     // the lifecycle stops every build with that buildpack ("failed to initialize detector").
     for entry in request.order.iter().flatten() {
         if entry.buildpack.descriptor.declaration_form
-            == Some(libcnb_exec_env::descriptor::DeclarationForm::SpecTables)
+            == Some(libcnb_exec_env::internal::descriptor::DeclarationForm::SpecTables)
         {
             return Err(EngineError::InvalidBuildpack {
                 dir: entry.buildpack.dir.clone(),

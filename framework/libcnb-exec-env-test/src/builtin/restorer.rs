@@ -495,7 +495,7 @@ mod tests {
                 dir: tmp.path().to_path_buf(),
                 id: "a/b".into(),
                 version: "1".into(),
-                descriptor: libcnb_exec_env::descriptor::BuildpackToml::parse(
+                descriptor: libcnb_exec_env::internal::descriptor::BuildpackToml::parse(
                     "api = \"0.12\"\n[buildpack]\nid = \"a/b\"\nversion = \"1\"\n",
                     Path::new("buildpack.toml"),
                 )
@@ -555,7 +555,7 @@ mod tests {
                 dir: tmp.path().to_path_buf(),
                 id: "a/b".into(),
                 version: "1".into(),
-                descriptor: libcnb_exec_env::descriptor::BuildpackToml::parse(
+                descriptor: libcnb_exec_env::internal::descriptor::BuildpackToml::parse(
                     "api = \"0.12\"\n[buildpack]\nid = \"a/b\"\nversion = \"1\"\n",
                     "bp.toml",
                 )
@@ -618,7 +618,7 @@ mod tests {
                         dir: tmp.path().to_path_buf(),
                         id: "a/b".into(),
                         version: "1".into(),
-                        descriptor: libcnb_exec_env::descriptor::BuildpackToml::parse(
+                        descriptor: libcnb_exec_env::internal::descriptor::BuildpackToml::parse(
                             "api = \"0.12\"\n[buildpack]\nid = \"a/b\"\nversion = \"1\"\n",
                             "bp.toml",
                         )

@@ -40,7 +40,7 @@ pub enum DeclarationForm {
 /// A `buildpack.toml`, read tolerantly.
 ///
 /// ```
-/// use libcnb_exec_env::descriptor::{BuildpackToml, DeclarationForm};
+/// use libcnb_exec_env::internal::descriptor::{BuildpackToml, DeclarationForm};
 /// use libcnb_exec_env::ExecEnv;
 ///
 /// let toml = BuildpackToml::parse(
