@@ -2,8 +2,8 @@
 
 use super::binaries::{DIR_ENV, locate, unavailable};
 use super::failure::build_failure;
-use super::files::{io, mkdirs, remove_dir, write_file};
-use super::image::{IMAGE_ID_FILE, IMAGE_META_DIR, default_process_of, image_moves};
+use super::files::{mkdirs, write_file};
+use super::image::{IMAGE_ID_FILE, IMAGE_META_DIR, default_process_of, image_moves, install};
 use super::phases::Runner;
 use super::workdir::{Dirs, Prepared, path_str, prepare};
 use super::{PLATFORM_API, oci, report, user};
@@ -43,6 +43,8 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         order_path,
         run_toml,
         layout_dir,
+        staged,
+        mut host_changes,
     } = prepare(request, &dirs, &user, &bin_dir)?;
 
     let mut runner = Runner {
@@ -63,6 +65,16 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     if let Some(note) = &user.note {
         let _ = writeln!(intro, "{note}");
     }
+    for change in &host_changes {
+        let _ = writeln!(intro, "Changed on this machine: {change}");
+    }
+    if !staged.is_empty() {
+        let _ = writeln!(
+            intro,
+            "Staged buildpacks (new or changed): {}",
+            staged.join(", ")
+        );
+    }
     if request.progress == Progress::Stderr {
         eprint!("{intro}");
     }
@@ -78,16 +90,16 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         Phase::Analyze,
         &[
             "-layers",
-            path_str(&dirs.layers),
+            path_str(&dirs.layers)?,
             "-analyzed",
-            path_str(&analyzed),
+            path_str(&analyzed)?,
             "-run",
-            path_str(&run_toml),
+            path_str(&run_toml)?,
             "-run-image",
             oci::RUN_IMAGE,
             "-layout",
             "-layout-dir",
-            path_str(&layout_dir),
+            path_str(&layout_dir)?,
             "-uid",
             &uid,
             "-gid",
@@ -105,21 +117,21 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
             "-log-level",
             "debug",
             "-app",
-            path_str(&dirs.workspace),
+            path_str(&dirs.workspace)?,
             "-buildpacks",
-            path_str(&dirs.buildpacks),
+            path_str(&dirs.buildpacks)?,
             "-layers",
-            path_str(&dirs.layers),
+            path_str(&dirs.layers)?,
             "-order",
-            path_str(&order_path),
+            path_str(&order_path)?,
             "-platform",
-            path_str(&dirs.platform),
+            path_str(&dirs.platform)?,
             "-analyzed",
-            path_str(&analyzed),
+            path_str(&analyzed)?,
             "-group",
-            path_str(&group),
+            path_str(&group)?,
             "-plan",
-            path_str(&plan),
+            path_str(&plan)?,
         ],
     )?;
     let detect = report::detect_reports(&request.order, &run.output);
@@ -150,16 +162,16 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
             "-log-level",
             "debug",
             "-layers",
-            path_str(&dirs.layers),
+            path_str(&dirs.layers)?,
             "-analyzed",
-            path_str(&analyzed),
+            path_str(&analyzed)?,
             "-group",
-            path_str(&group),
+            path_str(&group)?,
             "-cache-dir",
-            path_str(&dirs.cache),
+            path_str(&dirs.cache)?,
             "-layout",
             "-layout-dir",
-            path_str(&layout_dir),
+            path_str(&layout_dir)?,
             "-uid",
             &uid,
             "-gid",
@@ -185,19 +197,19 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
             "-log-level",
             "debug",
             "-app",
-            path_str(&dirs.workspace),
+            path_str(&dirs.workspace)?,
             "-buildpacks",
-            path_str(&dirs.buildpacks),
+            path_str(&dirs.buildpacks)?,
             "-layers",
-            path_str(&dirs.layers),
+            path_str(&dirs.layers)?,
             "-platform",
-            path_str(&dirs.platform),
+            path_str(&dirs.platform)?,
             "-analyzed",
-            path_str(&analyzed),
+            path_str(&analyzed)?,
             "-group",
-            path_str(&group),
+            path_str(&group)?,
             "-plan",
-            path_str(&plan),
+            path_str(&plan)?,
         ],
     )?;
     if run.code != Some(0) {
@@ -218,22 +230,22 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         Phase::Export,
         &[
             "-app",
-            path_str(&dirs.workspace),
+            path_str(&dirs.workspace)?,
             "-layers",
-            path_str(&dirs.layers),
+            path_str(&dirs.layers)?,
             "-analyzed",
-            path_str(&analyzed),
+            path_str(&analyzed)?,
             "-group",
-            path_str(&group),
+            path_str(&group)?,
             "-cache-dir",
-            path_str(&dirs.cache),
+            path_str(&dirs.cache)?,
             "-layout",
             "-layout-dir",
-            path_str(&layout_dir),
+            path_str(&layout_dir)?,
             "-launcher",
-            path_str(&launcher),
+            path_str(&launcher)?,
             "-run",
-            path_str(&run_toml),
+            path_str(&run_toml)?,
             "-uid",
             &uid,
             "-gid",
@@ -247,7 +259,6 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
 
     let plan = report::plan_entries(&plan)?;
     let image = oci::LayoutImage::read(&oci::layout_path(&dirs.layout, oci::APP_IMAGE))?;
-    // The image at the build paths, in place of the build's state, as a container sees it...
     let image_id = format!(
         "{}-{}",
         std::process::id(),
@@ -255,31 +266,51 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     );
-    for dir in [&dirs.layers, &dirs.workspace, &dirs.work.join("cnb")] {
-        remove_dir(dir)?;
-    }
-    image.unpack(&image_moves(&dirs.layers, &dirs.workspace, &dirs.work))?;
-    write_file(&dirs.work.join(IMAGE_ID_FILE), &image_id)?;
-    user.own(&dirs.work)?;
-    // ...and in the stand-in, which outlives the next build with this cache.
+    // The image goes into the stand-in, which outlives the next build with this cache: only the
+    // layers that changed since the last unpack into it. The build paths keep the build's state
+    // until a launch puts the image there from the stand-in (`read_image_meta`): the work
+    // directory no longer says it holds an image.
+    let _ = std::fs::remove_file(dirs.work.join(IMAGE_ID_FILE));
     let out = &request.output_dir;
-    remove_dir(out)?;
-    mkdirs(out)?;
-    image.unpack(&image_moves(&dirs.layers, &dirs.workspace, out))?;
+    let owner = user.drop_root.then_some((user.uid, user.gid));
+    let stats = install(
+        &image,
+        out,
+        &image_moves(&dirs.layers, &dirs.workspace, out),
+        owner,
+    )?;
     let meta_dir = out.join(IMAGE_META_DIR);
     mkdirs(&meta_dir)?;
     let config_path = meta_dir.join("config.json");
-    std::fs::write(&config_path, image.config.to_string())
-        .map_err(io(format!("cannot write {}", config_path.display())))?;
+    write_file(&config_path, &image.config.to_string())?;
     let paths_path = meta_dir.join("paths.json");
-    std::fs::write(
+    write_file(
         &paths_path,
-        serde_json::json!({ "layers": dirs.layers, "app": dirs.workspace }).to_string(),
-    )
-    .map_err(io(format!("cannot write {}", paths_path.display())))?;
+        &serde_json::json!({ "layers": dirs.layers, "app": dirs.workspace }).to_string(),
+    )?;
     write_file(&meta_dir.join(IMAGE_ID_FILE), &image_id)?;
-    user.own(out)?;
-    user.ensure_traversable(out)?;
+    for path in [
+        out,
+        &meta_dir,
+        &config_path,
+        &paths_path,
+        &meta_dir.join(IMAGE_ID_FILE),
+    ] {
+        user.own_entry(path)?;
+    }
+    host_changes = user.ensure_traversable(out)?;
+    if let Some(export) = runner.phases.last_mut() {
+        let _ = writeln!(
+            export.output,
+            "Image stand-in {}: {} layer(s) unpacked, {} unchanged since the last build",
+            out.display(),
+            stats.unpacked,
+            stats.kept
+        );
+        for change in &host_changes {
+            let _ = writeln!(export.output, "Changed on this machine: {change}");
+        }
+    }
 
     let labels = image.labels();
     let default_process = default_process_of(&image.entrypoint());

@@ -18,6 +18,7 @@
 
 mod binaries;
 mod build;
+mod buildpacks;
 mod failure;
 mod files;
 mod image;
@@ -35,7 +36,7 @@ pub use binaries::{DIR_ENV, LIFECYCLE_VERSION, available, locate};
 pub use build::build;
 pub use launch::launch;
 pub(crate) use launch::not_eligible;
-pub use user::{DEFAULT_USER, USER_ENV};
+pub use user::{CREATE_USER_ENV, DEFAULT_USER, USER_ENV};
 
 /// The Platform API the phases run with (the first with `CNB_EXEC_ENV`).
 pub const PLATFORM_API: &str = "0.15";

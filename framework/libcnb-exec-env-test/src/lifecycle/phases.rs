@@ -83,20 +83,7 @@ pub(super) struct Runner<'a> {
 
 impl Runner<'_> {
     pub(super) fn phase(&mut self, phase: Phase, args: &[&str]) -> Result<PhaseRun, EngineError> {
-        let mut command = Command::new(&self.lifecycle);
-        command.arg(phase.to_string()).args(args);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("CNB_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .env("CNB_PLATFORM_API", PLATFORM_API)
-            .env("CNB_EXEC_ENV", self.exec_env.to_string())
-            .env("CNB_EXPERIMENTAL_MODE", "warn")
-            .env("CNB_NO_COLOR", "true")
-            .current_dir(&self.dirs.work);
-        self.user.apply(&mut command, &self.dirs.home);
+        let command = self.command(phase, args);
         if self.progress == Progress::Stderr {
             eprintln!("===> {} (CNB lifecycle)", phase.to_string().to_uppercase());
         }
@@ -111,6 +98,29 @@ impl Runner<'_> {
             success: run.code == Some(0),
         });
         Ok(run)
+    }
+
+    /// The command of one phase: the lifecycle's flags, the Platform API, `CNB_EXEC_ENV`, the
+    /// engine's `TMPDIR`, the user.
+    fn command(&self, phase: Phase, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.lifecycle);
+        command.arg(phase.to_string()).args(args);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CNB_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("CNB_PLATFORM_API", PLATFORM_API)
+            .env("CNB_EXEC_ENV", self.exec_env.to_string())
+            .env("CNB_EXPERIMENTAL_MODE", "warn")
+            .env("CNB_NO_COLOR", "true")
+            // The engine's own temporary directory: a `TMPDIR` the user cannot write would
+            // make the detector fail on `plan.*`.
+            .env("TMPDIR", &self.dirs.tmp)
+            .current_dir(&self.dirs.work);
+        self.user.apply(&mut command, &self.dirs.home);
+        command
     }
 
     pub(super) fn output(&self) -> String {
@@ -134,5 +144,39 @@ impl Runner<'_> {
                 .map_or_else(|| "a signal".to_owned(), |code| code.to_string()),
             output: self.output(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn phases_get_the_engines_own_tmpdir() {
+        let dirs = Dirs::new(Path::new("/c"));
+        let user = user::RunUser {
+            uid: 1,
+            gid: 1,
+            home: None,
+            drop_root: false,
+            note: None,
+        };
+        let runner = Runner {
+            lifecycle: PathBuf::from("/bin/lifecycle"),
+            user: &user,
+            dirs: &dirs,
+            exec_env: &ExecEnv::Production,
+            progress: Progress::Quiet,
+            phases: Vec::new(),
+            intro: String::new(),
+        };
+        let command = runner.command(Phase::Detect, &["-app", "/w"]);
+        let tmpdir = command
+            .get_envs()
+            .find(|(key, _)| *key == "TMPDIR")
+            .and_then(|(_, value)| value);
+        assert_eq!(tmpdir, Some(Path::new("/c/lifecycle/tmp").as_os_str()));
+        assert_eq!(dirs.tmp, Path::new("/c/lifecycle/tmp"));
     }
 }

@@ -2,10 +2,12 @@
 //! directory: app copy, buildpacks, platform env, `order.toml`, run image and `run.toml`.
 
 use super::binaries::stage_binaries;
+use super::buildpacks::stage_buildpack;
 use super::files::{copy_tree, io, mkdirs, remove_dir};
-use super::{oci, report, user};
+use super::{oci, user};
 use crate::engine::{BuildRequest, EngineError};
 use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The paths of one cache directory's lifecycle state.
@@ -19,6 +21,8 @@ pub(super) struct Dirs {
     pub(super) workspace: PathBuf,
     pub(super) platform: PathBuf,
     pub(super) buildpacks: PathBuf,
+    /// The phases' `TMPDIR`: the engine's own, whatever this process's `TMPDIR` is.
+    pub(super) tmp: PathBuf,
 }
 
 impl Dirs {
@@ -32,15 +36,28 @@ impl Dirs {
             layers: work.join("layers"),
             workspace: work.join("workspace"),
             platform: work.join("platform"),
-            buildpacks: work.join("buildpacks"),
+            // Outside the work directory, which every build lays out again: buildpacks are
+            // staged once per content.
+            buildpacks: root.join("buildpacks"),
+            tmp: root.join("tmp"),
             work,
             root,
         }
     }
 }
 
-pub(super) fn path_str(path: &Path) -> &str {
-    path.to_str().unwrap_or_default()
+/// `path` as the lifecycle's flags take it: UTF-8, or refused with an error naming it (never
+/// turned into `""`).
+///
+/// # Errors
+/// The path is not UTF-8.
+pub(super) fn path_str(path: &Path) -> Result<&str, EngineError> {
+    path.to_str().ok_or_else(|| {
+        EngineError::io(format!(
+            "cannot give the lifecycle the path {}: it is not UTF-8",
+            path.display()
+        ))(std::io::Error::from(std::io::ErrorKind::InvalidFilename))
+    })
 }
 
 /// What [`prepare`] set up.
@@ -49,6 +66,10 @@ pub(super) struct Prepared {
     pub(super) order_path: PathBuf,
     pub(super) run_toml: PathBuf,
     pub(super) layout_dir: PathBuf,
+    /// The buildpacks copied in for this build (new, or changed since the last one).
+    pub(super) staged: Vec<String>,
+    /// What was changed on this machine outside the engine's directories (`chmod o+x`).
+    pub(super) host_changes: Vec<String>,
 }
 
 /// Lays out a fresh work directory (app copy, buildpacks, platform env, `order.toml`), the run
@@ -61,17 +82,27 @@ pub(super) fn prepare(
 ) -> Result<Prepared, EngineError> {
     let bin_dir = bin_dir.to_path_buf();
     let bins = stage_binaries(&bin_dir, user)?;
+    // Every flag given to the lifecycle is a path under the root: refuse a root that is not
+    // UTF-8 before anything is written.
+    path_str(&dirs.root)?;
     remove_dir(&dirs.work)?;
+    remove_dir(&dirs.tmp)?;
     for dir in [
+        &dirs.root,
         &dirs.cache,
         &dirs.layout,
         &dirs.home,
-        &dirs.layers,
-        &dirs.platform,
         &dirs.buildpacks,
     ] {
         mkdirs(dir)?;
+        // Only the directory itself: what is inside was written by the phases, as the user.
+        user.own_entry(dir)?;
     }
+    for dir in [&dirs.work, &dirs.layers, &dirs.platform, &dirs.tmp] {
+        mkdirs(dir)?;
+    }
+    std::fs::set_permissions(&dirs.tmp, std::fs::Permissions::from_mode(0o700))
+        .map_err(io(format!("cannot make {} private", dirs.tmp.display())))?;
     copy_tree(&request.app_dir, &dirs.workspace)?;
     let env_dir = dirs.platform.join("env");
     mkdirs(&env_dir)?;
@@ -80,16 +111,13 @@ pub(super) fn prepare(
         std::fs::write(&path, value).map_err(io(format!("cannot write {}", path.display())))?;
     }
     let mut order_toml = String::new();
+    let mut staged = Vec::new();
     for group in &request.order {
         order_toml.push_str("[[order]]\n");
         for entry in group {
             let bp = &entry.buildpack;
-            let dest = dirs
-                .buildpacks
-                .join(report::escape_id(&bp.id))
-                .join(&bp.version);
-            if !dest.exists() {
-                copy_tree(&bp.dir, &dest)?;
+            if stage_buildpack(&bp.dir, &dirs.buildpacks, &bp.id, &bp.version, user)? {
+                staged.push(format!("{}@{}", bp.id, bp.version));
             }
             let _ = write!(
                 order_toml,
@@ -110,15 +138,27 @@ pub(super) fn prepare(
     )
     .map_err(io(format!("cannot write {}", run_toml.display())))?;
     let path_var = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-    oci::write_run_image(&dirs.layout, &request.target, user.uid, user.gid, &path_var)?;
-    user.ensure_traversable(&dirs.root)?;
-    user.own(&dirs.root)?;
+    let run_image =
+        oci::write_run_image(&dirs.layout, &request.target, user.uid, user.gid, &path_var)?;
+    // What this build wrote, and only that, goes to the user the phases run as.
+    user.own(&run_image)?;
+    for dir in run_image.ancestors().skip(1) {
+        if !dir.starts_with(&dirs.layout) {
+            break;
+        }
+        user.own_entry(dir)?;
+    }
+    user.own(&dirs.work)?;
+    user.own(&dirs.tmp)?;
+    let host_changes = user.ensure_traversable(&dirs.root)?;
     let layout_dir = layout_link(&dirs.layout)?;
     Ok(Prepared {
         bins,
         order_path,
         run_toml,
         layout_dir,
+        staged,
+        host_changes,
     })
 }
 
@@ -185,6 +225,16 @@ pub(super) fn reference_safe(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_that_are_not_utf8_are_refused_by_name() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/caf\xe9/layers"));
+        let error = path_str(path).unwrap_err();
+        assert!(error.to_string().contains("not UTF-8"), "{error}");
+        assert!(error.to_string().contains("/tmp/caf"), "{error}");
+        assert_eq!(path_str(Path::new("/tmp/cafe")).unwrap(), "/tmp/cafe");
+    }
 
     #[test]
     fn reference_safe_paths_are_lowercase_and_separated() {
