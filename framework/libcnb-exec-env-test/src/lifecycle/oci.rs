@@ -5,6 +5,9 @@
 //! `layout.ParseRefToPath`: `<layout-dir>/<registry>/<repository>/<tag>`, so `cnb-local/run:latest`
 //! lives in `<layout-dir>/index.docker.io/cnb-local/run/latest`.
 
+// `oci-spec` (issue 15; 0.10, `image` feature) was weighed for the index, manifest and config
+// read below and not taken yet: only in the time of that change; `LayoutImage::read` is the one
+// place that indexes the JSON, so the swap stays local when it is done.
 use crate::engine::{EngineError, Target};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
