@@ -6,8 +6,8 @@
 //! lives in `<layout-dir>/index.docker.io/cnb-local/run/latest`.
 
 // `oci-spec` (issue 15; 0.10, `image` feature) was weighed for the index, manifest and config
-// read below and not taken yet: only in the time of that change; `LayoutImage::read` is the one
-// place that indexes the JSON, so the swap stays local when it is done.
+// read below and not taken yet, for lack of time in the change that split this engine;
+// `LayoutImage::read` is the one place that indexes the JSON, so the swap stays local.
 use crate::engine::{EngineError, Target};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -417,11 +417,22 @@ fn unpack_tar(
             std::fs::remove_file(&dest).map_err(io("replace"))?;
         }
         if kind.is_symlink() {
-            let target = link_name.unwrap_or_default();
-            let target = if target.is_absolute() {
-                relocate(&target, moves).unwrap_or(target)
-            } else {
-                target
+            let Some(target) = link_name else {
+                return Err(invalid(
+                    blob,
+                    format!("link {} has no target", raw.display()),
+                ));
+            };
+            // A target inside the image (`/cnb/lifecycle/launcher`, a build path) becomes a
+            // relative link inside the destination, valid wherever the tree is copied; any
+            // other target is kept as written (and never followed).
+            let target = match (
+                target.is_absolute(),
+                relocate(&target, moves),
+                dest.parent(),
+            ) {
+                (true, Some(inside), Some(parent)) => relative_to(&inside, parent),
+                _ => target,
             };
             std::os::unix::fs::symlink(&target, &dest).map_err(io("link"))?;
             chown(&dest, owner)?;
@@ -460,6 +471,22 @@ fn unpack_tar(
         written.push(dest);
     }
     Ok(written)
+}
+
+/// `target` as a path relative to the directory `from` (both absolute, made of normal
+/// components).
+fn relative_to(target: &Path, from: &Path) -> PathBuf {
+    let target: Vec<_> = target.components().collect();
+    let from: Vec<_> = from.components().collect();
+    let common = target.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut relative = PathBuf::new();
+    for _ in common..from.len() {
+        relative.push("..");
+    }
+    for component in &target[common..] {
+        relative.push(component);
+    }
+    relative
 }
 
 /// The records of a PAX extended header (`<length> <key>=<value>\n`, the length counting the
@@ -508,6 +535,21 @@ mod tests {
         );
         assert!(pax_records(b"99 path=short\n").is_empty());
         assert!(pax_records(b"x path=\n").is_empty());
+    }
+
+    #[test]
+    fn links_into_the_image_become_relative() {
+        assert_eq!(
+            relative_to(
+                Path::new("/o/cnb/lifecycle/launcher"),
+                Path::new("/o/cnb/process")
+            ),
+            PathBuf::from("../lifecycle/launcher")
+        );
+        assert_eq!(
+            relative_to(Path::new("/o/layers/a"), Path::new("/o/workspace/x")),
+            PathBuf::from("../../layers/a")
+        );
     }
 
     #[test]
