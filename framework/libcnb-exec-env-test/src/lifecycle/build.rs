@@ -299,17 +299,20 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         user.own_entry(path)?;
     }
     host_changes = user.ensure_traversable(out)?;
+    let mut note = format!(
+        "Image stand-in {}: {} layer(s) unpacked, {} unchanged since the last build\n",
+        out.display(),
+        stats.unpacked,
+        stats.kept
+    );
+    for change in &host_changes {
+        let _ = writeln!(note, "Changed on this machine: {change}");
+    }
+    if request.progress == Progress::Stderr {
+        eprint!("{note}");
+    }
     if let Some(export) = runner.phases.last_mut() {
-        let _ = writeln!(
-            export.output,
-            "Image stand-in {}: {} layer(s) unpacked, {} unchanged since the last build",
-            out.display(),
-            stats.unpacked,
-            stats.kept
-        );
-        for change in &host_changes {
-            let _ = writeln!(export.output, "Changed on this machine: {change}");
-        }
+        export.output.push_str(&note);
     }
 
     let labels = image.labels();
