@@ -355,6 +355,47 @@ mod tests {
     }
 
     #[test]
+    fn every_entry_created_goes_to_the_owner_and_nothing_else() {
+        use std::os::unix::fs::MetadataExt;
+        if super::super::user::current_uid() != 0 {
+            return; // giving files away needs root
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let moves = image_moves(Path::new("/w/layers"), Path::new("/w/workspace"), &out);
+        let a = layer(
+            dir.path(),
+            "a",
+            &[("w/layers/bp/a/file", "a1")],
+            &[("w/workspace/link", "/w/layers/bp/a/file")],
+        );
+        install(
+            &image(dir.path(), vec![a]),
+            &out,
+            &moves,
+            Some((65534, 65534)),
+        )
+        .unwrap();
+        for path in [
+            "layers",
+            "layers/bp",
+            "layers/bp/a",
+            "layers/bp/a/file",
+            "workspace",
+            "workspace/link",
+        ] {
+            let meta = std::fs::symlink_metadata(out.join(path)).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "{path}");
+        }
+        // A link into the image is relative, so the tree can be copied to the build paths.
+        assert_eq!(
+            std::fs::read_link(out.join("workspace/link")).unwrap(),
+            Path::new("../layers/bp/a/file")
+        );
+        assert_eq!(std::fs::metadata(dir.path()).unwrap().uid(), 0);
+    }
+
+    #[test]
     fn unpacking_never_writes_through_a_link() {
         let dir = tempfile::tempdir().unwrap();
         let outside = dir.path().join("outside");

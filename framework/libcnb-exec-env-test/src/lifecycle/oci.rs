@@ -281,8 +281,21 @@ fn create_dirs_in(
     owner: Owner,
     created: &mut Vec<PathBuf>,
 ) -> Result<(), EngineError> {
-    std::fs::create_dir_all(root)
-        .map_err(EngineError::io(format!("cannot create {}", root.display())))?;
+    if std::fs::symlink_metadata(root).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(invalid(
+            blob,
+            format!(
+                "an entry would be written through the link {}",
+                root.display()
+            ),
+        ));
+    }
+    if std::fs::symlink_metadata(root).is_err() {
+        std::fs::create_dir_all(root)
+            .map_err(EngineError::io(format!("cannot create {}", root.display())))?;
+        chown(root, owner)?;
+        created.push(root.to_path_buf());
+    }
     let Ok(rest) = dir.strip_prefix(root) else {
         return Err(invalid(
             blob,
