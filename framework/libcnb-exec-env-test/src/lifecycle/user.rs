@@ -19,6 +19,10 @@ pub const USER_ENV: &str = "CNB_LIFECYCLE_USER";
 /// The user created when none is named and `cnb` does not exist.
 pub const DEFAULT_USER: &str = "cnb";
 
+/// The environment variable that allows the engine to create the unprivileged user with
+/// `useradd` (`1` or `true`); without it a missing user is an error naming the command.
+pub const CREATE_USER_ENV: &str = "CNB_LIFECYCLE_CREATE_USER";
+
 /// The user the phases run as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct RunUser {
@@ -60,8 +64,24 @@ impl RunUser {
             .ok()
             .filter(|name| !name.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_USER.to_owned());
+        let allowed = std::env::var(CREATE_USER_ENV)
+            .is_ok_and(|value| matches!(value.trim(), "1" | "true" | "yes"));
+        Self::unprivileged(&name, allowed)
+    }
+
+    /// The unprivileged user `name`, created with `useradd` only when `create` allows it.
+    fn unprivileged(name: &str, create: bool) -> Result<Self, EngineError> {
+        let name = name.to_owned();
         if let Some(user) = lookup(&name)? {
             return Ok(user);
+        }
+        if !create {
+            return Err(EngineError::Unavailable {
+                engine: "lifecycle",
+                reason: format!(
+                    "running as root, and the unprivileged user `{name}` that the lifecycle's detector and builder need does not exist; create it (`useradd --create-home --user-group --shell /bin/sh {name}`), name another one with {USER_ENV}, or set {CREATE_USER_ENV}=1 to let the engine run useradd"
+                ),
+            });
         }
         let _guard = USERADD
             .lock()
@@ -122,16 +142,35 @@ impl RunUser {
         chown_tree(path, self.uid, self.gid)
     }
 
-    /// Makes sure this user can traverse every directory from `/` down to `path` (when dropping
-    /// root): directories it cannot enter get the search bit for others (`o+x`), nothing more.
+    /// Gives this user `path` itself, not what is under it (when dropping root).
     ///
     /// # Errors
-    /// A directory cannot be read or changed.
-    pub(super) fn ensure_traversable(&self, path: &Path) -> Result<(), EngineError> {
+    /// The file cannot be read or changed.
+    pub(super) fn own_entry(&self, path: &Path) -> Result<(), EngineError> {
         if !self.drop_root {
             return Ok(());
         }
-        for dir in path.ancestors() {
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid)).map_err(EngineError::io(
+            format!("cannot give {} to uid {}", path.display(), self.uid),
+        ))
+    }
+
+    /// Makes sure this user can traverse every directory from `/` down to `path` (when dropping
+    /// root): a directory it cannot enter gets the search bit for others (`o+x`), nothing more,
+    /// and only when it belongs to this process's user; one of another user is an error naming
+    /// it. Returns the changes made, for the build output.
+    ///
+    /// # Errors
+    /// A directory cannot be read or changed, or belongs to another user.
+    pub(super) fn ensure_traversable(&self, path: &Path) -> Result<Vec<String>, EngineError> {
+        let mut changes = Vec::new();
+        if !self.drop_root {
+            return Ok(changes);
+        }
+        let me = current_uid();
+        let mut dirs: Vec<&Path> = path.ancestors().collect();
+        dirs.reverse();
+        for dir in dirs {
             if dir.as_os_str().is_empty() {
                 continue;
             }
@@ -141,6 +180,18 @@ impl RunUser {
             if !meta.is_dir() || self.can_traverse(&meta) {
                 continue;
             }
+            if meta.uid() != me {
+                return Err(EngineError::Unavailable {
+                    engine: "lifecycle",
+                    reason: format!(
+                        "the unprivileged user (uid {}) cannot enter {} (owner uid {}, mode {:o}), and it is not this process's to change; give it the search bit for others (chmod o+x) or use a cache directory it can reach",
+                        self.uid,
+                        dir.display(),
+                        meta.uid(),
+                        meta.mode() & 0o7777
+                    ),
+                });
+            }
             let mut permissions = meta.permissions();
             permissions.set_mode(permissions.mode() | 0o001);
             std::fs::set_permissions(dir, permissions).map_err(EngineError::io(format!(
@@ -148,8 +199,14 @@ impl RunUser {
                 self.uid,
                 dir.display()
             )))?;
+            changes.push(format!(
+                "chmod o+x {} (was {:o}) so that uid {} can enter it",
+                dir.display(),
+                meta.mode() & 0o7777,
+                self.uid
+            ));
         }
-        Ok(())
+        Ok(changes)
     }
 
     /// Whether this user can reach `path` (every ancestor searchable, the file readable).
@@ -230,4 +287,56 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<(), EngineError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_user_is_created_only_on_request() {
+        let name = "cnb-no-such-user-h8";
+        let error = RunUser::unprivileged(name, false).unwrap_err();
+        assert!(error.to_string().contains(CREATE_USER_ENV), "{error}");
+        assert!(error.to_string().contains("useradd"), "{error}");
+        assert_eq!(lookup(name).unwrap(), None);
+    }
+
+    #[test]
+    fn only_own_directories_are_opened_and_each_change_is_reported() {
+        if current_uid() != 0 {
+            return; // dropping root needs root
+        }
+        let user = RunUser {
+            uid: 65534,
+            gid: 65534,
+            home: None,
+            drop_root: true,
+            note: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mine = dir.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let changes = user.ensure_traversable(&mine).unwrap();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(
+            changes[0].contains(&mine.display().to_string()),
+            "{changes:?}"
+        );
+        assert_eq!(std::fs::metadata(&mine).unwrap().mode() & 0o777, 0o701);
+        assert!(user.ensure_traversable(&mine).unwrap().is_empty());
+        // Another user's directory is not changed: an error names it.
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(1234), Some(1234)).unwrap();
+        let error = user.ensure_traversable(&theirs.join("x")).unwrap_err();
+        assert!(
+            error.to_string().contains(&theirs.display().to_string()),
+            "{error}"
+        );
+        assert_eq!(std::fs::metadata(&theirs).unwrap().mode() & 0o777, 0o700);
+    }
 }

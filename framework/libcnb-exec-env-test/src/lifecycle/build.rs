@@ -1,0 +1,346 @@
+//! The build: the five phases in a row, as pack runs them, then the report.
+
+use super::binaries::{DIR_ENV, locate, unavailable};
+use super::failure::build_failure;
+use super::files::{mkdirs, write_file};
+use super::image::{IMAGE_ID_FILE, IMAGE_META_DIR, default_process_of, image_moves, install};
+use super::phases::Runner;
+use super::workdir::{Dirs, Prepared, path_str, prepare};
+use super::{PLATFORM_API, oci, report, user};
+use crate::engine::{BuildRequest, EngineError, Progress};
+use crate::results::{BuildReport, EngineKind, Phase};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// Runs a build with the real lifecycle: one phase after the other, as pack runs them.
+///
+/// # Errors
+/// The lifecycle is not installed; no group passes detection; a buildpack fails; a phase fails;
+/// I/O.
+#[allow(clippy::too_many_lines)] // the five phases in a row, each with its flags
+pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
+    let started = Instant::now();
+    let bin_dir = locate().ok_or_else(|| {
+        unavailable(format!(
+            "no lifecycle binaries: run scripts/install-lifecycle.sh, or set {DIR_ENV} to a directory with `lifecycle` and `launcher`"
+        ))
+    })?;
+    if !request.app_dir.is_dir() {
+        return Err(EngineError::MissingAppDir(request.app_dir.clone()));
+    }
+    let user = user::RunUser::resolve()?;
+    let dirs = Dirs::new(&request.cache_dir);
+    mkdirs(&dirs.root)?;
+    // The same lock as the built-in engine's (`<cache>/.lock`): builds sharing a cache
+    // directory serialize whichever engine runs them (both write `<cache>/image`), and a build
+    // that waits too long fails naming the holder.
+    let mut lock_log = crate::platform::log::Log::new(request.progress);
+    let lock = crate::platform::cache_lock::CacheLock::acquire(&request.cache_dir, &mut lock_log)?;
+
+    let Prepared {
+        bins,
+        order_path,
+        run_toml,
+        layout_dir,
+        staged,
+        mut host_changes,
+    } = prepare(request, &dirs, &user, &bin_dir)?;
+    if !request.previous_image {
+        // As for a new image name: the analyzer finds no previous app image (the cache stays).
+        super::files::remove_dir(&oci::layout_path(&dirs.layout, oci::APP_IMAGE))?;
+    }
+
+    let mut runner = Runner {
+        lifecycle: bins.join("lifecycle"),
+        user: &user,
+        dirs: &dirs,
+        exec_env: &request.exec_env,
+        progress: request.progress,
+        phases: Vec::new(),
+        intro: String::new(),
+    };
+    let mut intro = format!(
+        "Engine: the real CNB lifecycle ({}), Platform API {PLATFORM_API}, CNB_EXEC_ENV={}, phases run as uid {}\n",
+        bin_dir.display(),
+        request.exec_env,
+        user.uid
+    );
+    if let Some(note) = &user.note {
+        let _ = writeln!(intro, "{note}");
+    }
+    for change in &host_changes {
+        let _ = writeln!(intro, "Changed on this machine: {change}");
+    }
+    if !staged.is_empty() {
+        let _ = writeln!(
+            intro,
+            "Staged buildpacks (new or changed): {}",
+            staged.join(", ")
+        );
+    }
+    if request.progress == Progress::Stderr {
+        eprint!("{intro}");
+    }
+    intro.insert_str(0, &lock_log.take());
+    runner.intro = intro;
+    let (uid, gid) = (user.uid.to_string(), user.gid.to_string());
+    let analyzed = dirs.layers.join("analyzed.toml");
+    let group = dirs.layers.join("group.toml");
+    let plan = dirs.layers.join("plan.toml");
+    let launcher = bins.join("launcher");
+
+    let run = runner.phase(
+        Phase::Analyze,
+        &[
+            "-layers",
+            path_str(&dirs.layers)?,
+            "-analyzed",
+            path_str(&analyzed)?,
+            "-run",
+            path_str(&run_toml)?,
+            "-run-image",
+            oci::RUN_IMAGE,
+            "-layout",
+            "-layout-dir",
+            path_str(&layout_dir)?,
+            "-uid",
+            &uid,
+            "-gid",
+            &gid,
+            oci::APP_IMAGE,
+        ],
+    )?;
+    if run.code != Some(0) {
+        return Err(runner.failed(Phase::Analyze, &run));
+    }
+
+    let run = runner.phase(
+        Phase::Detect,
+        &[
+            "-log-level",
+            "debug",
+            "-app",
+            path_str(&dirs.workspace)?,
+            "-buildpacks",
+            path_str(&dirs.buildpacks)?,
+            "-layers",
+            path_str(&dirs.layers)?,
+            "-order",
+            path_str(&order_path)?,
+            "-platform",
+            path_str(&dirs.platform)?,
+            "-analyzed",
+            path_str(&analyzed)?,
+            "-group",
+            path_str(&group)?,
+            "-plan",
+            path_str(&plan)?,
+        ],
+    )?;
+    let detect = report::detect_reports(&request.order, &run.output);
+    // 20: no group passed, 21: and a buildpack errored (`platform/exit.go`); anything else is
+    // the detector failing on its own (e.g. an unreadable buildpack.toml).
+    if !matches!(run.code, Some(0 | 20 | 21)) {
+        return Err(runner.failed(Phase::Detect, &run));
+    }
+    if run.code != Some(0) {
+        let details = detect
+            .iter()
+            .map(|d| format!("{}@{}: {:?}", d.buildpack_id, d.version, d.outcome))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let code = run.code.unwrap_or(20);
+        return Err(EngineError::DetectFailed {
+            exec_env: request.exec_env.clone(),
+            errored: code == 21,
+            details: format!("{details}\n(the lifecycle's detector exited with {code})"),
+            output: runner.output(),
+        });
+    }
+    let group_ids = report::group_ids(&group)?;
+
+    let run = runner.phase(
+        Phase::Restore,
+        &[
+            "-log-level",
+            "debug",
+            "-layers",
+            path_str(&dirs.layers)?,
+            "-analyzed",
+            path_str(&analyzed)?,
+            "-group",
+            path_str(&group)?,
+            "-cache-dir",
+            path_str(&dirs.cache)?,
+            "-layout",
+            "-layout-dir",
+            path_str(&layout_dir)?,
+            "-uid",
+            &uid,
+            "-gid",
+            &gid,
+        ],
+    )?;
+    if run.code != Some(0) {
+        return Err(runner.failed(Phase::Restore, &run));
+    }
+    let restored: BTreeMap<String, report::Restored> = group_ids
+        .iter()
+        .map(|id| {
+            (
+                id.clone(),
+                report::restored_layers(&dirs.layers.join(report::escape_id(id))),
+            )
+        })
+        .collect();
+
+    let run = runner.phase(
+        Phase::Build,
+        &[
+            "-log-level",
+            "debug",
+            "-app",
+            path_str(&dirs.workspace)?,
+            "-buildpacks",
+            path_str(&dirs.buildpacks)?,
+            "-layers",
+            path_str(&dirs.layers)?,
+            "-platform",
+            path_str(&dirs.platform)?,
+            "-analyzed",
+            path_str(&analyzed)?,
+            "-group",
+            path_str(&group)?,
+            "-plan",
+            path_str(&plan)?,
+        ],
+    )?;
+    if run.code != Some(0) {
+        return Err(build_failure(&run, runner.output(), &dirs.layers));
+    }
+    let mut layers = Vec::new();
+    for id in &group_ids {
+        let empty = report::Restored::new();
+        layers.extend(report::final_layers(
+            id,
+            &dirs.layers.join(report::escape_id(id)),
+            restored.get(id).unwrap_or(&empty),
+            &request.exec_env,
+        )?);
+    }
+
+    let run = runner.phase(
+        Phase::Export,
+        &[
+            "-app",
+            path_str(&dirs.workspace)?,
+            "-layers",
+            path_str(&dirs.layers)?,
+            "-analyzed",
+            path_str(&analyzed)?,
+            "-group",
+            path_str(&group)?,
+            "-cache-dir",
+            path_str(&dirs.cache)?,
+            "-layout",
+            "-layout-dir",
+            path_str(&layout_dir)?,
+            "-launcher",
+            path_str(&launcher)?,
+            "-run",
+            path_str(&run_toml)?,
+            "-uid",
+            &uid,
+            "-gid",
+            &gid,
+            oci::APP_IMAGE,
+        ],
+    )?;
+    if run.code != Some(0) {
+        return Err(runner.failed(Phase::Export, &run));
+    }
+
+    let plan = report::plan_entries(&plan)?;
+    let image = oci::LayoutImage::read(&oci::layout_path(&dirs.layout, oci::APP_IMAGE))?;
+    let image_id = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    // The image goes into the stand-in, which outlives the next build with this cache: only the
+    // layers that changed since the last unpack into it. The build paths keep the build's state
+    // until a launch puts the image there from the stand-in (`read_image_meta`): the work
+    // directory no longer says it holds an image.
+    let _ = std::fs::remove_file(dirs.work.join(IMAGE_ID_FILE));
+    let out = &request.output_dir;
+    let owner = user.drop_root.then_some((user.uid, user.gid));
+    let stats = install(
+        &image,
+        out,
+        &image_moves(&dirs.layers, &dirs.workspace, out),
+        owner,
+    )?;
+    let meta_dir = out.join(IMAGE_META_DIR);
+    mkdirs(&meta_dir)?;
+    let config_path = meta_dir.join("config.json");
+    write_file(&config_path, &image.config.to_string())?;
+    let paths_path = meta_dir.join("paths.json");
+    write_file(
+        &paths_path,
+        &serde_json::json!({ "layers": dirs.layers, "app": dirs.workspace }).to_string(),
+    )?;
+    write_file(&meta_dir.join(IMAGE_ID_FILE), &image_id)?;
+    for path in [
+        out,
+        &meta_dir,
+        &config_path,
+        &paths_path,
+        &meta_dir.join(IMAGE_ID_FILE),
+    ] {
+        user.own_entry(path)?;
+    }
+    host_changes = user.ensure_traversable(out)?;
+    let mut note = format!(
+        "Image stand-in {}: {} layer(s) unpacked, {} unchanged since the last build\n",
+        out.display(),
+        stats.unpacked,
+        stats.kept
+    );
+    for change in &host_changes {
+        let _ = writeln!(note, "Changed on this machine: {change}");
+    }
+    if request.progress == Progress::Stderr {
+        eprint!("{note}");
+    }
+    if let Some(export) = runner.phases.last_mut() {
+        export.output.push_str(&note);
+    }
+
+    let labels = image.labels();
+    let default_process = default_process_of(&image.entrypoint());
+    let processes = report::processes(
+        labels
+            .get("io.buildpacks.build.metadata")
+            .map_or("{}", String::as_str),
+        default_process.as_deref(),
+        &image.root,
+    )?;
+    drop(lock);
+    Ok(BuildReport {
+        engine: EngineKind::Lifecycle,
+        exec_env: request.exec_env.clone(),
+        detect,
+        group: group_ids,
+        plan,
+        layers,
+        processes,
+        default_process,
+        labels,
+        phases: runner.phases,
+        image_dir: out.clone(),
+        duration: started.elapsed(),
+    })
+}
