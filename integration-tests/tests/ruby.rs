@@ -174,7 +174,13 @@ fn free_port() -> u16 {
 fn probes(build_output: &str) -> usize {
     build_output
         .lines()
-        .filter(|line| line.trim_start().starts_with("Probing: `"))
+        .filter(|line| {
+            let line = line.trim_start();
+            // A bullet_stream step: `- Probing: ...`.
+            line.strip_prefix("- ")
+                .unwrap_or(line)
+                .starts_with("Probing: `")
+        })
         .count()
 }
 
