@@ -1,5 +1,7 @@
 //! The `cnb-local` command line, end to end, with shell buildpacks and the built-in engine.
 
+// The shell-buildpack fixtures of the local platform's own tests: one copy for both crates.
+#[path = "../../libcnb-exec-env-test/tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
