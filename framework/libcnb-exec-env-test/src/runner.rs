@@ -2,6 +2,7 @@
 //! [`TestContext`].
 
 use crate::engine::{BuildRequest, EngineError, LaunchRequest, LaunchResult, Progress, Target};
+use crate::platform::build_watch::BuildWatch;
 use crate::results::{BuildReport, LayerReport};
 use crate::{packaging, run_build, run_launch};
 use libcnb_exec_env::ExecEnv;
@@ -426,9 +427,9 @@ impl LocalRunner {
             progress: config.progress,
             previous_image: config.previous_image,
         };
-        let started = std::time::Instant::now();
+        let watch = BuildWatch::start(&build_label(&config));
         let result = run_build(config.engine, &request);
-        announce_slow_build(&config, started.elapsed(), result.is_ok());
+        watch.finish(result.is_ok());
         match result {
             Ok(report) => Ok(TestContext {
                 build_output: report.output(),
@@ -459,31 +460,17 @@ impl LocalRunner {
     }
 }
 
-/// Builds slower than this say so on the terminal while tests run.
-const SLOW_BUILD: Duration = Duration::from_secs(5);
-
-/// One line on the terminal for a slow build (which app, environment, engine, how long), written
-/// past the test harness's output capture: a suite of long builds shows its progress instead of
-/// only "has been running for over 60 seconds". `CNB_TEST_QUIET=1` turns it off.
-fn announce_slow_build(config: &BuildConfig, took: Duration, succeeded: bool) {
-    use std::io::Write as _;
-    if took < SLOW_BUILD || std::env::var_os("CNB_TEST_QUIET").is_some_and(|v| v == "1") {
-        return;
-    }
+/// What a slow build's progress lines call it: app, environment, engine.
+fn build_label(config: &BuildConfig) -> String {
     let app = config.app_dir.file_name().map_or_else(
         || config.app_dir.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
     );
-    let line = format!(
-        "    [{}] {app} ({}, {} engine): {} in {:.1} s\n",
-        std::thread::current().name().unwrap_or("build"),
+    format!(
+        "{app} ({}, {} engine)",
         config.exec_env,
-        config.engine.resolve(),
-        if succeeded { "built" } else { "failed" },
-        took.as_secs_f64()
-    );
-    // `std::io::stderr()` directly: the harness captures `eprintln!`, not the stream itself.
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        config.engine.resolve()
+    )
 }
 
 /// A build that did not succeed.

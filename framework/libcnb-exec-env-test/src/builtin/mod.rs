@@ -270,6 +270,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
 }
 
 fn header(log: &mut Log, phase: Phase) {
+    crate::platform::build_watch::phase(phase);
     if log.progress == Progress::Stderr {
         let _ = writeln!(
             std::io::stderr(),

@@ -84,6 +84,7 @@ pub(super) struct Runner<'a> {
 impl Runner<'_> {
     pub(super) fn phase(&mut self, phase: Phase, args: &[&str]) -> Result<PhaseRun, EngineError> {
         let command = self.command(phase, args);
+        crate::platform::build_watch::phase(phase);
         if self.progress == Progress::Stderr {
             eprintln!("===> {} (CNB lifecycle)", phase.to_string().to_uppercase());
         }

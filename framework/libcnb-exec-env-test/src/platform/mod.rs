@@ -2,6 +2,7 @@
 //!
 //! Engines share nothing with each other; what they have in common lives here.
 
+pub mod build_watch;
 pub mod cache_lock;
 pub mod layer_toml;
 pub mod log;

@@ -3,6 +3,7 @@
 //! optional timeout that ends the whole group.
 
 use crate::engine::{EngineError, Progress};
+use crate::platform::build_watch;
 use std::io::{BufRead, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -70,7 +71,9 @@ pub fn run(
     let mut child = command
         .spawn()
         .map_err(EngineError::io(format!("cannot start {what}")))?;
+    let watched = build_watch::current();
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        let watched = watched.clone();
         std::thread::spawn(move || {
             let mut text = String::new();
             let Some(pipe) = pipe else { return text };
@@ -78,6 +81,9 @@ pub fn run(
             let mut line = Vec::new();
             while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
                 let chunk = String::from_utf8_lossy(&line);
+                if let Some(watched) = &watched {
+                    watched.line(&chunk);
+                }
                 if progress == Progress::Stderr {
                     let _ = std::io::stderr().write_all(chunk.as_bytes());
                 }
