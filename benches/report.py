@@ -95,8 +95,9 @@ def main() -> None:
         d = Path(arg)
         if (d / "overhead.json").is_file():
             overhead(json.loads((d / "overhead.json").read_text()))
-        if (d / "environments.json").is_file():
-            environments(json.loads((d / "environments.json").read_text()))
+        for name in ["environments.json"] + [f"environments-{e}.json" for e in ("builtin", "lifecycle", "pack")]:
+            if (d / name).is_file():
+                environments(json.loads((d / name).read_text()))
 
 
 if __name__ == "__main__":

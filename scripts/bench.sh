@@ -9,7 +9,8 @@
 #   scripts/bench.sh --repetitions N (or BENCH_REPETITIONS=N) repetitions of every part
 #   scripts/bench.sh overhead        part 1 only (framework vs plain libcnb no-op buildpacks)
 #   scripts/bench.sh environments    parts 2-4 (5 with --long or BENCH_ENV_ARGS=--scale)
-#   BENCH_ENV_ARGS="--engine lifecycle --only go" scripts/bench.sh environments
+#   BENCH_ENGINES=lifecycle BENCH_ENV_ARGS="--only go" scripts/bench.sh environments
+#   (parts 2-4 run on every engine that runs here: builtin, lifecycle, pack)
 #   BENCH_OUT=dir scripts/bench.sh   (results elsewhere than benches/results/latest)
 #
 # Works with and without CARGO_TARGET_DIR (build outputs are found with `cargo metadata`).
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
       ;;
     overhead | environments) PARTS+=("$1") ;;
     -h | --help)
-      sed -n '2,16p' "$0"
+      sed -n '2,17p' "$0"
       exit 0
       ;;
     *)
@@ -157,11 +158,6 @@ EOF
 
 environments() {
   echo "== Parts 2-5: environments, rebuilds, local-platform overhead, scale"
-  local args=(--root "$ROOT" --json "$OUT/environments.json" --repetitions "$REPETITIONS")
-  [ "$LONG" = 1 ] && args+=(--long)
-  # Extra arguments for the harness (--engine lifecycle, --only go, --repetitions 5, --no-scale).
-  # shellcheck disable=SC2206
-  args+=(${BENCH_ENV_ARGS:-})
   for tool in npm go; do
     command -v "$tool" >/dev/null || {
       echo "  SKIPPED: $tool not found (the example buildpacks use the toolchains on PATH)"
@@ -169,7 +165,24 @@ environments() {
     }
   done
   (cd "$ROOT/benches/environments" && cargo build --quiet --release)
-  "$(target_dir "$ROOT/benches/environments/Cargo.toml")/release/bench-environments" "${args[@]}"
+  local harness
+  harness="$(target_dir "$ROOT/benches/environments/Cargo.toml")/release/bench-environments"
+  # Every engine that runs here: the built-in engine with $REPETITIONS repetitions (the goals
+  # are judged on it), the lifecycle and pack engines beside it with BENCH_OTHER_REPETITIONS
+  # (default 1: their builds take tens of seconds each). BENCH_ENGINES picks engines.
+  local engine reps
+  for engine in ${BENCH_ENGINES:-builtin lifecycle pack}; do
+    reps="$REPETITIONS"
+    [ "$engine" = builtin ] || reps="${BENCH_OTHER_REPETITIONS:-1}"
+    echo "  -- $engine engine ($reps repetition(s))"
+    local args=(--root "$ROOT" --json "$OUT/environments-$engine.json" --repetitions "$reps"
+      --engine "$engine")
+    [ "$LONG" = 1 ] && [ "$engine" = builtin ] && args+=(--long)
+    # Extra arguments for the harness (--only go, --no-scale, --progress).
+    # shellcheck disable=SC2206
+    args+=(${BENCH_ENV_ARGS:-})
+    "$harness" "${args[@]}"
+  done
 }
 
 machine

@@ -75,8 +75,13 @@ fn parse_args() -> Result<Options, String> {
                 options.engine = match value("--engine")?.as_str() {
                     "builtin" => Engine::Builtin,
                     "lifecycle" => Engine::Lifecycle,
+                    "pack" => Engine::Pack,
                     "auto" => Engine::Auto,
-                    other => return Err(format!("--engine {other}: builtin, lifecycle or auto")),
+                    other => {
+                        return Err(format!(
+                            "--engine {other}: builtin, lifecycle, pack or auto"
+                        ));
+                    }
                 }
             }
             other => return Err(format!("unknown argument {other}")),
@@ -189,7 +194,39 @@ struct Platform {
     progress: Progress,
 }
 
+/// A build's cache directory, removed after use with what the engine keeps outside it (the
+/// pack engine's image and cache volumes).
+struct Cache {
+    dir: tempfile::TempDir,
+    engine: Engine,
+}
+
+impl Cache {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        if self.engine.resolve() == Engine::Pack {
+            libcnb_exec_env_test::pack::remove(self.dir.path());
+        }
+    }
+}
+
 impl Platform {
+    fn cache(&self) -> Result<Cache, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("cnb-bench-cache.")
+            .tempdir()
+            .map_err(|error| error.to_string())?;
+        Ok(Cache {
+            dir,
+            engine: self.engine,
+        })
+    }
+
     fn build(
         &self,
         app: &App,
@@ -334,7 +371,7 @@ fn scenario(
     let test_command = if app.floor == "ruby.sh" {
         // The Ruby buildpack chooses the test command from the app (Rakefile, config); the
         // floor runs the same one, read from a throwaway test build's report.
-        let cache = tempfile::tempdir().map_err(|error| error.to_string())?;
+        let cache = platform.cache()?;
         let (report, _) = platform.build(app, &ExecEnv::Test, cache.path())?;
         report
             .processes
@@ -348,10 +385,7 @@ fn scenario(
     if floor_first {
         floor = Some(run_floor(bench_dir, app, &test_command)?);
     }
-    let cache = tempfile::Builder::new()
-        .prefix("cnb-bench-cache.")
-        .tempdir()
-        .map_err(|error| error.to_string())?;
+    let cache = platform.cache()?;
     let (cold_report, cold_time) = platform.build(app, &ExecEnv::Test, cache.path())?;
     let launch = platform.launch_test(&app.label, &cold_report)?;
     let cold = BuildFigures::from_report(&cold_report, cold_time);
@@ -387,6 +421,20 @@ fn scenario(
         "image_copy_seconds": image_copy,
         "loadavg_before_after": [load_before, loadavg()],
     }))
+}
+
+/// Why the engine named by `--engine` cannot run here, if it cannot.
+fn unavailable_engine() -> Option<String> {
+    let mut args = std::env::args().skip_while(|arg| arg != "--engine").skip(1);
+    match args.next()?.as_str() {
+        "lifecycle" if libcnb_exec_env_test::lifecycle::locate().is_none() => Some(
+            "lifecycle engine: no lifecycle found (scripts/install-lifecycle.sh)".to_owned(),
+        ),
+        "pack" => libcnb_exec_env_test::pack::tools::locate()
+            .err()
+            .map(|reason| format!("pack engine: {reason} (scripts/local-builder.sh)")),
+        _ => None,
+    }
 }
 
 /// The 1-minute load average: how busy the machine was (the figures are only as good as this).
@@ -872,6 +920,15 @@ fn run() -> Result<(), String> {
 }
 
 fn main() {
+    if let Some(reason) = std::env::args()
+        .any(|arg| arg == "--engine")
+        .then(unavailable_engine)
+        .flatten()
+    {
+        // `scripts/bench.sh` measures every engine that runs here and says which did not.
+        println!("  SKIPPED: {reason}");
+        return;
+    }
     if let Err(error) = run() {
         eprintln!("bench-environments: {error}");
         std::process::exit(1);
