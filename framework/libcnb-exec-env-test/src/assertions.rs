@@ -16,24 +16,24 @@
 #[macro_export]
 macro_rules! assert_contains {
     ($haystack:expr, $needle:expr $(,)?) => {{
-        let haystack = &$haystack;
-        let needle = $needle;
+        match (&$haystack, $needle) { (haystack, needle) => {
         if !haystack.contains(needle) {
             ::std::panic!(
                 "assertion failed: the text does not contain {:?}\n--- text:\n{}\n--- text (escaped): {:?}",
                 needle, haystack, haystack,
             );
         }
+        }}
     }};
     ($haystack:expr, $needle:expr, $($message:tt)+) => {{
-        let haystack = &$haystack;
-        let needle = $needle;
+        match (&$haystack, $needle) { (haystack, needle) => {
         if !haystack.contains(needle) {
             ::std::panic!(
                 "assertion failed: the text does not contain {:?}: {}\n--- text:\n{}\n--- text (escaped): {:?}",
                 needle, ::std::format_args!($($message)+), haystack, haystack,
             );
         }
+        }}
     }};
 }
 
@@ -51,24 +51,24 @@ macro_rules! assert_contains {
 #[macro_export]
 macro_rules! assert_not_contains {
     ($haystack:expr, $needle:expr $(,)?) => {{
-        let haystack = &$haystack;
-        let needle = $needle;
+        match (&$haystack, $needle) { (haystack, needle) => {
         if haystack.contains(needle) {
             ::std::panic!(
                 "assertion failed: the text contains {:?}\n--- text:\n{}\n--- text (escaped): {:?}",
                 needle, haystack, haystack,
             );
         }
+        }}
     }};
     ($haystack:expr, $needle:expr, $($message:tt)+) => {{
-        let haystack = &$haystack;
-        let needle = $needle;
+        match (&$haystack, $needle) { (haystack, needle) => {
         if haystack.contains(needle) {
             ::std::panic!(
                 "assertion failed: the text contains {:?}: {}\n--- text:\n{}\n--- text (escaped): {:?}",
                 needle, ::std::format_args!($($message)+), haystack, haystack,
             );
         }
+        }}
     }};
 }
 
@@ -87,22 +87,24 @@ macro_rules! assert_not_contains {
 #[macro_export]
 macro_rules! assert_empty {
     ($value:expr $(,)?) => {{
-        let value = &$value;
+        match &$value { value => {
         if !value.is_empty() {
             ::std::panic!(
                 "assertion failed: not empty\n--- value:\n{:?}",
                 value,
             );
         }
+        }}
     }};
     ($value:expr, $($message:tt)+) => {{
-        let value = &$value;
+        match &$value { value => {
         if !value.is_empty() {
             ::std::panic!(
                 "assertion failed: not empty: {}\n--- value:\n{:?}",
                 ::std::format_args!($($message)+), value,
             );
         }
+        }}
     }};
 }
 

@@ -33,7 +33,7 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -269,7 +269,8 @@ pub struct ContainerContext {
     engine: Engine,
     request: LaunchRequest,
     container: Option<String>,
-    exit_code: Mutex<Option<Option<i32>>>,
+    /// How the process ended, once known.
+    status: Mutex<Option<ExitStatus>>,
 }
 
 impl ContainerContext {
@@ -313,33 +314,26 @@ impl ContainerContext {
             engine,
             request,
             container: prepared.container,
-            exit_code: Mutex::new(None),
+            status: Mutex::new(None),
         })
     }
 
     /// What the process printed so far (`docker logs`), and its exit code if it has ended.
     #[must_use]
     pub fn logs_now(&self) -> LogOutput {
-        let exit_code = self.poll_exit();
-        self.snapshot(exit_code.flatten())
+        let exit_code = self.poll_exit().and_then(|status| status.code());
+        self.snapshot(exit_code)
     }
 
     /// Waits for the process to end, then returns all it printed (`docker logs --follow`).
     #[must_use]
     pub fn logs_wait(&self) -> LogOutput {
         let code = {
-            let mut exit_code = lock(&self.exit_code);
-            match *exit_code {
-                Some(code) => code,
-                None => {
-                    let code = lock(&self.child)
-                        .wait()
-                        .ok()
-                        .and_then(|status| status.code());
-                    *exit_code = Some(code);
-                    code
-                }
+            let mut status = lock(&self.status);
+            if status.is_none() {
+                *status = lock(&self.child).wait().ok();
             }
+            status.and_then(|status| status.code())
         };
         // The pipes close when the last process of the group holding them ends.
         let drains: Vec<_> = lock(&self.drains).drain(..).collect();
@@ -349,14 +343,15 @@ impl ContainerContext {
         self.snapshot(code)
     }
 
-    fn poll_exit(&self) -> Option<Option<i32>> {
-        let mut exit_code = lock(&self.exit_code);
-        if exit_code.is_none()
-            && let Ok(Some(status)) = lock(&self.child).try_wait()
+    /// How the process ended, if it has.
+    fn poll_exit(&self) -> Option<ExitStatus> {
+        let mut status = lock(&self.status);
+        if status.is_none()
+            && let Ok(Some(ended)) = lock(&self.child).try_wait()
         {
-            *exit_code = Some(status.code());
+            *status = Some(ended);
         }
-        *exit_code
+        *status
     }
 
     fn snapshot(&self, exit_code: Option<i32>) -> LogOutput {
@@ -398,11 +393,11 @@ impl ContainerContext {
             if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
                 return Ok(address);
             }
-            if let Some(code) = self.poll_exit() {
+            if let Some(status) = self.poll_exit() {
                 return Err(ContainerError::Exited {
                     port,
                     address,
-                    code,
+                    code: status.code(),
                     logs: self.logs_wait(),
                 });
             }

@@ -552,7 +552,11 @@ printf '[types]\ncache = true\n' > "$1/cached.toml""#,
             second.contains("meta: from the previous image") && second.contains("cached: restored"),
             "{engine}: {second}"
         );
-        let fresh = build(config(&app, &[&bp], engine).without_previous_image().clone());
+        let fresh = build(
+            config(&app, &[&bp], engine)
+                .without_previous_image()
+                .clone(),
+        );
         assert!(
             fresh.contains("meta: none") && fresh.contains("cached: restored"),
             "{engine}: {fresh}"
