@@ -525,7 +525,13 @@ fn build_both<'a>(
     let run = |engine: Engine, cache: &str| {
         runner.try_build(
             BuildConfig::new(app(root))
-                .buildpacks(buildpacks.iter().cloned().map(BuildpackReference::Packaged))
+                .buildpacks(
+                    buildpacks
+                        .iter()
+                        .cloned()
+                        .map(BuildpackReference::Packaged)
+                        .collect::<Vec<_>>(),
+                )
                 .exec_env(env.clone())
                 .engine(engine)
                 .cache_dir(root.join(cache)),

@@ -208,11 +208,8 @@ impl BuildConfig {
     }
 
     /// The buildpacks, in order (one group, all required; a composite brings its own order).
-    pub fn buildpacks(
-        &mut self,
-        buildpacks: impl IntoIterator<Item = BuildpackReference>,
-    ) -> &mut Self {
-        self.buildpacks = buildpacks.into_iter().collect();
+    pub fn buildpacks(&mut self, buildpacks: impl Into<Vec<BuildpackReference>>) -> &mut Self {
+        self.buildpacks = buildpacks.into();
         self
     }
 

@@ -15,7 +15,8 @@ fn config(app: &std::path::Path, bps: &[&std::path::Path]) -> BuildConfig {
     config
         .buildpacks(
             bps.iter()
-                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf())),
+                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf()))
+                .collect::<Vec<_>>(),
         )
         .engine(Engine::Builtin);
     config

@@ -16,7 +16,8 @@ fn config(app: &Path, bps: &[&Path], engine: Engine) -> BuildConfig {
     config
         .buildpacks(
             bps.iter()
-                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf())),
+                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf()))
+                .collect::<Vec<_>>(),
         )
         .engine(engine);
     config
