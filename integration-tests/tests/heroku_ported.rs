@@ -190,18 +190,37 @@ fn add_build_script(app_dir: &std::path::Path, name: &str) {
 
 // --- heroku/buildpacks-go --------------------------------------------------------------------
 
-/// Heroku's `test_go_fixture` (`buildpacks/go/tests/integration_test.rs`): builds a fixture,
-/// checks log lines, then starts the default process and asks it for `/`.
-///
+/// Heroku's `IntegrationTestConfig` (`buildpacks/go/tests/integration_test.rs`), without the
+/// builder and the target triple (the engines here run buildpacks on the host).
+struct IntegrationTestConfig {
+    fixture: String,
+}
+
+impl IntegrationTestConfig {
+    fn new<S: Into<String>>(fixture: S) -> Self {
+        let fixture = format!("../example-apps/go/{}", fixture.into());
+        Self { fixture }
+    }
+}
+
 /// The built-in engine only: a first Go build compiles the standard library into a fresh
 /// `GOCACHE` (minutes on a busy 2-core machine); `tests/go.rs` covers the lifecycle engine.
+impl From<IntegrationTestConfig> for BuildConfig {
+    fn from(integration_test_config: IntegrationTestConfig) -> BuildConfig {
+        let mut build_config = BuildConfig::new(integration_test_config.fixture);
+        build_config
+            .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack_id!(
+                "examples/go"
+            ))])
+            .engine(Engine::Builtin);
+        build_config
+    }
+}
+
+/// Heroku's `test_go_fixture` (`buildpacks/go/tests/integration_test.rs`): builds a fixture,
+/// checks log lines, then starts the default process and asks it for `/`.
 fn test_go_fixture(fixture: &str, expect_loglines: &[&str], refute_loglines: &[&str]) {
-    let mut build_config = BuildConfig::new(format!("../example-apps/go/{fixture}"));
-    build_config
-        .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack_id!(
-            "examples/go"
-        ))])
-        .engine(Engine::Builtin);
+    let build_config: BuildConfig = IntegrationTestConfig::new(fixture).into();
     TestRunner::default().build(build_config, |ctx| {
         let logs = format!("{}\n{}", ctx.pack_stdout, ctx.pack_stderr);
         for expect_line in expect_loglines {
@@ -236,11 +255,7 @@ fn test_basic_http_122() {
 /// `test_go_artifact_caching`.
 #[test]
 fn test_go_artifact_caching() {
-    let mut build_config = BuildConfig::new("../example-apps/go/hello");
-    build_config.buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack_id!(
-        "examples/go"
-    ))]);
-    build_config.engine(Engine::Builtin);
+    let build_config: BuildConfig = IntegrationTestConfig::new("hello").into();
     TestRunner::default().build(build_config, |ctx| {
         assert_contains!(ctx.pack_stdout, "Creating GOCACHE");
         let config = ctx.config.clone();
