@@ -271,3 +271,33 @@ fn the_preprocessor_changes_a_copy_and_env_reaches_the_build() {
         "copied"
     );
 }
+
+/// The pack engine: `run_shell_command` through `docker run --entrypoint launcher`, and a
+/// container that runs to its end, removed afterwards.
+#[test]
+fn shell_commands_and_containers_on_the_pack_engine() {
+    if !libcnb_exec_env_test::require(Engine::Pack) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, bp) = fixture(tmp.path());
+    LocalRunner::default().build(config(&app, &bp, Engine::Pack), |ctx| {
+        let output = ctx.run_shell_command("echo \"GREETING=$GREETING\"; greet");
+        assert_contains!(output.stdout, "GREETING=hello");
+        assert_contains!(output.stdout, "greetings from the layer");
+        let failed = ctx.try_run_shell_command("echo oops >&2; exit 3").unwrap();
+        assert_eq!(failed.exit_code, Some(3), "{failed}");
+        assert_contains!(failed.stderr, "oops");
+        let mut once = ContainerConfig::new();
+        once.entrypoint("launcher")
+            .command(["echo \"ran with $GREETING\""]);
+        let mut name = String::new();
+        ctx.start_container(&once, |container| {
+            let logs = container.logs_wait();
+            assert_contains!(logs.stdout, "ran with hello");
+            assert_eq!(logs.exit_code, Some(0));
+            name.clone_from(&container.container_name);
+        });
+        assert!(name.starts_with("cnb-local-launch-"), "{name}");
+    });
+}
