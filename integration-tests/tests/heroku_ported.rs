@@ -255,7 +255,7 @@ fn test_basic_http_122() {
 /// `test_go_artifact_caching`.
 #[test]
 fn test_go_artifact_caching() {
-    let build_config: BuildConfig = IntegrationTestConfig::new("hello").into();
+    let build_config: BuildConfig = IntegrationTestConfig::new("multi").into();
     TestRunner::default().build(build_config, |ctx| {
         assert_contains!(ctx.pack_stdout, "Creating GOCACHE");
         let config = ctx.config.clone();
