@@ -3,6 +3,9 @@
 //! `expected_pack_result`, `BuildpackReference::Other`, `app_dir_preprocessor`, `env`/`envs`,
 //! and the assertion macros.
 
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use libcnb_exec_env_test::{
