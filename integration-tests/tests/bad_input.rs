@@ -113,10 +113,13 @@ fn malformed_app_file(
         let cache = tempfile::tempdir().unwrap();
         let config = || {
             BuildConfig::new(app_dir.path())
-                .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack.into())])
+                .buildpacks([BuildpackReference::WorkspaceBuildpack(
+                    buildpack.parse().unwrap(),
+                )])
                 .exec_env(exec_env.clone())
                 .engine(engine)
                 .cache_dir(cache.path())
+                .clone()
         };
         let runner = LocalRunner::default();
         runner.build(config(), |_| {});
@@ -125,19 +128,19 @@ fn malformed_app_file(
         runner.build(config().expected_pack_result(PackResult::Failure), |ctx| {
             eprintln!(
                 "--- {engine}, broken {file}:\n{}",
-                tail(&ctx.build_output, 6)
+                tail(&ctx.pack_stdout, 6)
             );
             for part in expected {
                 assert!(
-                    ctx.build_output.contains(part),
+                    ctx.pack_stdout.contains(part),
                     "{engine}, broken {file}: expected {part:?} in:\n{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             }
             assert!(
-                !ctx.build_output.contains("panicked"),
+                !ctx.pack_stdout.contains("panicked"),
                 "{engine}, broken {file}:\n{}",
-                ctx.build_output
+                ctx.pack_stdout
             );
         });
         std::fs::write(app_dir.path().join(file), good).unwrap();
@@ -146,7 +149,7 @@ fn malformed_app_file(
                 ctx.layer(buildpack, cached_layer).map(|layer| layer.state),
                 Some(LayerState::Restored),
                 "{engine}: the failed build must not destroy the cached {cached_layer}:\n{}",
-                ctx.build_output
+                ctx.pack_stdout
             );
         });
     }
@@ -246,8 +249,11 @@ fn an_exec_env_pack_would_refuse_builds_every_example_with_a_warning() {
         ),
     ] {
         let app_dir = integration_tests::copy_example_app(app);
-        let config = BuildConfig::new(app_dir.path())
-            .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack.into())])
+        let mut config = BuildConfig::new(app_dir.path());
+        config
+            .buildpacks([BuildpackReference::WorkspaceBuildpack(
+                buildpack.parse().unwrap(),
+            )])
             .exec_env(staging.clone())
             .engine(libcnb_exec_env_test::Engine::Builtin);
         LocalRunner::default().build(config, |ctx| {
@@ -256,16 +262,16 @@ fn an_exec_env_pack_would_refuse_builds_every_example_with_a_warning() {
                 "Warning: the execution environment \"staging_eu\" is accepted, but pack would refuse it: `pack build --exec-env` takes only ASCII letters, digits, '.' and '-'",
             ] {
                 assert!(
-                    ctx.build_output.contains(expected),
+                    ctx.pack_stdout.contains(expected),
                     "{buildpack}: expected {expected:?} in:\n{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             }
             if let Some(layer) = env_layer {
                 assert!(
                     ctx.layer(buildpack, layer).is_some(),
                     "{buildpack}: no layer {layer}:\n{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             }
         });

@@ -30,11 +30,15 @@ fn config(buildpack: &str, app: &str, env: ExecEnv, engine: Engine, cache: &Path
     } else {
         PathBuf::from("../example-apps").join(app)
     };
-    BuildConfig::new(dir)
-        .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack.into())])
+    let mut config = BuildConfig::new(dir);
+    config
+        .buildpacks([BuildpackReference::WorkspaceBuildpack(
+            buildpack.parse().unwrap(),
+        )])
         .exec_env(env)
         .engine(engine)
-        .cache_dir(cache)
+        .cache_dir(cache);
+    config
 }
 
 /// The escaped buildpack id, as a directory name.
@@ -144,12 +148,12 @@ fn node_modules_test_is_rebuilt_after(
         layer.state,
         LayerState::Created,
         "{what} ({engine}): a broken cached layer must be rebuilt, not reused:\n{}",
-        test.build_output
+        test.pack_stdout
     );
     assert!(
-        test.build_output.contains(expected_output),
+        test.pack_stdout.contains(expected_output),
         "{what} ({engine}): the output should say why ({expected_output:?}):\n{}",
-        test.build_output
+        test.pack_stdout
     );
     let run = test.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
     assert!(
@@ -275,10 +279,10 @@ fn builtin_corrupt_cache_index_and_missing_layer_dirs_are_rebuilt() {
         .try_build(config(NODEJS, app, ExecEnv::Test, Engine::Builtin, cache))
         .unwrap();
     assert!(
-        ctx.build_output
+        ctx.pack_stdout
             .contains("is corrupt, starting with an empty cache"),
         "{}",
-        ctx.build_output
+        ctx.pack_stdout
     );
     assert_eq!(
         ctx.layer(NODEJS, "node_modules-test").unwrap().state,
@@ -290,10 +294,10 @@ fn builtin_corrupt_cache_index_and_missing_layer_dirs_are_rebuilt() {
         .try_build(config(NODEJS, app, ExecEnv::Test, Engine::Builtin, cache))
         .unwrap();
     assert!(
-        ctx.build_output
+        ctx.pack_stdout
             .contains("skipping restore for layer examples/nodejs:node_modules-test"),
         "{}",
-        ctx.build_output
+        ctx.pack_stdout
     );
     assert_eq!(
         ctx.layer(NODEJS, "node_modules-test").unwrap().state,
@@ -338,7 +342,7 @@ fn ruby_gems_cached_for_another_target_are_reinstalled() {
             ctx.layer(RUBY, "gems-test").unwrap().state,
             LayerState::Created,
             "{engine}: gems built for another target must be reinstalled:\n{}",
-            ctx.build_output
+            ctx.pack_stdout
         );
         let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
         assert!(run.success(), "{engine}: {}", run.output());

@@ -43,10 +43,12 @@ fn example_app(path: &str) -> PathBuf {
 }
 
 fn config(app: &Path, exec_env: ExecEnv, engine: Engine) -> BuildConfig {
-    BuildConfig::new(app)
+    let mut config = BuildConfig::new(app);
+    config
         .buildpacks([BuildpackReference::Packaged(composite().to_path_buf())])
         .exec_env(exec_env)
-        .engine(engine)
+        .engine(engine);
+    config
 }
 
 fn outcome<'a>(ctx: &'a TestContext<'_>, id: &str) -> Vec<&'a DetectOutcome> {
@@ -69,7 +71,7 @@ fn check(language: &str, app: &Path) {
                 ctx.report.group,
                 [buildpack.as_str(), TEST_REPORT],
                 "{engine:?}: test build group\n{}",
-                ctx.build_output
+                ctx.pack_stdout
             );
             let eligible = ctx.processes_eligible();
             assert!(
@@ -98,7 +100,7 @@ fn check(language: &str, app: &Path) {
                     ctx.report.group,
                     [buildpack.as_str()],
                     "{engine:?}: production build group\n{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 // The declaration keeps it out before its detect runs (lifecycle
                 // phase/detector.go; the built-in engine does the same).

@@ -10,7 +10,7 @@
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_test::{
     BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerState, LocalRunner,
-    available_engines,
+    available_engines, buildpack_id,
 };
 use std::path::Path;
 use std::sync::Barrier;
@@ -20,11 +20,15 @@ const APP: &str = "../example-apps/nodejs/greeting-service";
 const WAITING: &str = "Waiting for the cache";
 
 fn config(env: ExecEnv, engine: Engine, cache: &Path) -> BuildConfig {
-    BuildConfig::new(APP)
-        .buildpacks([BuildpackReference::WorkspaceBuildpack(NODEJS.into())])
+    let mut config = BuildConfig::new(APP);
+    config
+        .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack_id!(
+            "examples/nodejs"
+        ))])
         .exec_env(env)
         .engine(engine)
-        .cache_dir(cache)
+        .cache_dir(cache);
+    config
 }
 
 /// Runs the builds at once (released together by a barrier); returns each build's output, or
@@ -45,7 +49,7 @@ fn at_once(builds: &[(ExecEnv, Engine)], cache: &Path) -> Vec<Result<String, Str
                     barrier.wait();
                     LocalRunner::default()
                         .try_build(config(env.clone(), *engine, cache))
-                        .map(|ctx| ctx.build_output)
+                        .map(|ctx| ctx.pack_stdout)
                         .map_err(|error| error.to_string())
                 })
             })
@@ -69,7 +73,7 @@ fn cache_is_intact(engine: Engine, cache: &Path, production_too: bool) {
             ctx.layer(NODEJS, "node_modules-production").unwrap().state,
             LayerState::Restored,
             "{engine}: the production modules must come back from the shared cache:\n{}",
-            ctx.build_output
+            ctx.pack_stdout
         );
     }
     let ctx = runner
@@ -79,7 +83,7 @@ fn cache_is_intact(engine: Engine, cache: &Path, production_too: bool) {
         ctx.layer(NODEJS, "node_modules-test").unwrap().state,
         LayerState::Restored,
         "{engine}: the test modules must come back from the shared cache:\n{}",
-        ctx.build_output
+        ctx.pack_stdout
     );
     let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
     assert!(run.success(), "{engine}: {}", run.output());

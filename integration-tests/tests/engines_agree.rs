@@ -221,11 +221,12 @@ fn build<'a>(
     env: ExecEnv,
     cache: &Path,
 ) -> TestContext<'a> {
-    let config = BuildConfig::new(app(root))
+    let mut config = BuildConfig::new(app(root));
+    config
         .buildpacks(fixture(root))
         .exec_env(env)
         .engine(engine)
-        .platform_env("FOO", "bar")
+        .env("FOO", "bar")
         .cache_dir(cache);
     runner
         .try_build(config)
@@ -338,7 +339,7 @@ fn test_build_agrees() {
     let runner = LocalRunner::default();
     let b = build(&runner, Engine::Builtin, &root.0, ExecEnv::Test, &cache_b);
     let l = build(&runner, Engine::Lifecycle, &root.0, ExecEnv::Test, &cache_l);
-    assert!(l.build_output.contains("===> EXPORT"), "{}", l.build_output);
+    assert!(l.pack_stdout.contains("===> EXPORT"), "{}", l.pack_stdout);
     assert_agree(&b.report, &l.report);
 
     assert_eq!(
@@ -502,9 +503,9 @@ fn test_production_test_cache_agrees() {
                     Some(libcnb_exec_env_test::LayerState::Retained)
                 );
                 assert!(
-                    l.build_output.contains("envy: reusing deps-test"),
+                    l.pack_stdout.contains("envy: reusing deps-test"),
                     "{}",
-                    l.build_output
+                    l.pack_stdout
                 );
             }
         }
@@ -524,7 +525,13 @@ fn build_both<'a>(
     let run = |engine: Engine, cache: &str| {
         runner.try_build(
             BuildConfig::new(app(root))
-                .buildpacks(buildpacks.iter().cloned().map(BuildpackReference::Packaged))
+                .buildpacks(
+                    buildpacks
+                        .iter()
+                        .cloned()
+                        .map(BuildpackReference::Packaged)
+                        .collect::<Vec<_>>(),
+                )
                 .exec_env(env.clone())
                 .engine(engine)
                 .cache_dir(root.join(cache)),
@@ -836,9 +843,9 @@ fn pack_agrees_with_the_lifecycle_across_environments() {
                     Some(libcnb_exec_env_test::LayerState::Restored)
                 );
                 assert!(
-                    p.build_output.contains("envy: reusing deps-test"),
+                    p.pack_stdout.contains("envy: reusing deps-test"),
                     "{}",
-                    p.build_output
+                    p.pack_stdout
                 );
             }
         }

@@ -10,7 +10,7 @@
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_test::{
     BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerReport, LayerState, LocalRunner,
-    PackResult, TestContext, available_engines,
+    PackResult, TestContext, available_engines, buildpack_id,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,10 +27,14 @@ fn config(app: impl AsRef<Path>, exec_env: ExecEnv, engine: Engine) -> BuildConf
     } else {
         PathBuf::from("../example-apps/go").join(app)
     };
-    BuildConfig::new(app_dir)
-        .buildpacks([BuildpackReference::WorkspaceBuildpack(BUILDPACK.into())])
+    let mut config = BuildConfig::new(app_dir);
+    config
+        .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack_id!(
+            "examples/go"
+        ))])
         .exec_env(exec_env)
-        .engine(engine)
+        .engine(engine);
+    config
 }
 
 /// Runs `test` once per available engine, each with a fresh cache directory.
@@ -49,7 +53,7 @@ fn layer<'a>(ctx: &'a TestContext<'_>, name: &str) -> &'a LayerReport {
     ctx.layer(BUILDPACK, name).unwrap_or_else(|| {
         panic!(
             "no layer {name}; layers: {:?}\n{}",
-            ctx.report.layers, ctx.build_output
+            ctx.report.layers, ctx.pack_stdout
         )
     })
 }
@@ -59,7 +63,7 @@ fn assert_state(ctx: &TestContext<'_>, name: &str, state: LayerState) {
     assert_eq!(
         layer.state, state,
         "layer {name}: {layer:?}\n{}",
-        ctx.build_output
+        ctx.pack_stdout
     );
 }
 
@@ -76,7 +80,7 @@ fn assert_lean_production_image(ctx: &TestContext<'_>, binaries: &[&str]) {
             path.is_file(),
             "{} missing\n{}",
             path.display(),
-            ctx.build_output
+            ctx.pack_stdout
         );
     }
     assert!(layer(ctx, "bin").launch);
@@ -174,10 +178,10 @@ fn hello_across_environments() {
                     assert_state(&ctx, "go-build-cache", LayerState::Restored);
                     assert_state(&ctx, "go-toolchain", LayerState::Created);
                     assert!(
-                        ctx.build_output.contains("$ go test -run '^$' ./...")
-                            && !ctx.build_output.contains("-count=1"),
+                        ctx.pack_stdout.contains("$ go test -run '^$' ./...")
+                            && !ctx.pack_stdout.contains("-count=1"),
                         "{}",
-                        ctx.build_output
+                        ctx.pack_stdout
                     );
                     let run = run_tests(&ctx);
                     assert!(run.success(), "{}", run.output());
@@ -211,18 +215,18 @@ fn hello_across_environments() {
                             assert_state(&ctx, "go-mod-cache", LayerState::Restored);
                             assert_state(&ctx, "go-build-cache", LayerState::Restored);
                             assert!(
-                                !ctx.build_output.contains("Copying Go"),
+                                !ctx.pack_stdout.contains("Copying Go"),
                                 "{}",
-                                ctx.build_output
+                                ctx.pack_stdout
                             );
                             // Unchanged sources: Go's test cache answers the precompile,
                             // no test binary is linked again.
                             assert!(
-                                ctx.build_output.contains(
+                                ctx.pack_stdout.contains(
                                     "ok  \texample.com/hello\t(cached) [no tests to run]"
                                 ),
                                 "{engine:?}: {}",
-                                ctx.build_output
+                                ctx.pack_stdout
                             );
                             let run = run_tests(&ctx);
                             assert!(run.success(), "{}", run.output());
@@ -263,9 +267,9 @@ fn modules_vendoring_multiple_binaries_and_failing_tests() {
             |ctx| {
                 assert_lean_production_image(&ctx, &["modules"]);
                 assert!(
-                    ctx.build_output.contains("2 module(s) in the module cache"),
+                    ctx.pack_stdout.contains("2 module(s) in the module cache"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 ctx.rebuild(config("modules", ExecEnv::Test, engine), |ctx| {
                     assert_test_image(&ctx);
@@ -295,10 +299,10 @@ fn modules_vendoring_multiple_binaries_and_failing_tests() {
             config("vendored", ExecEnv::Test, engine).cache_dir(cache),
             |ctx| {
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("building with -mod=vendor, no module download"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 let run = run_tests(&ctx);
                 assert!(run.success(), "{}", run.output());
@@ -358,10 +362,10 @@ fn pinned_toolchain_installs_once() {
             config("pinned", ExecEnv::Production, engine).cache_dir(cache),
             |ctx| {
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("Downloading golang.org/toolchain@v0.0.1-go1.25.4.linux-amd64"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 assert_state(&ctx, "go-toolchain", LayerState::Created);
                 assert_lean_production_image(&ctx, &["pinned"]);
@@ -377,17 +381,11 @@ fn pinned_toolchain_installs_once() {
 
                 ctx.rebuild(config("pinned", ExecEnv::Production, engine), |ctx| {
                     assert_state(&ctx, "go-toolchain", LayerState::Restored);
-                    assert!(
-                        !ctx.build_output
-                            .contains("Downloading golang.org/toolchain")
-                    );
+                    assert!(!ctx.pack_stdout.contains("Downloading golang.org/toolchain"));
 
                     ctx.rebuild(config("pinned", ExecEnv::Test, engine), |ctx| {
                         assert_state(&ctx, "go-toolchain", LayerState::Restored);
-                        assert!(
-                            !ctx.build_output
-                                .contains("Downloading golang.org/toolchain")
-                        );
+                        assert!(!ctx.pack_stdout.contains("Downloading golang.org/toolchain"));
                         assert_test_image(&ctx);
                         // The test asserts runtime.Version() == go1.25.4 at launch.
                         let run = run_tests(&ctx);
@@ -430,9 +428,9 @@ fn build_errors_name_file_package_and_module() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output.contains("go.mod:3: invalid go version"),
+                    ctx.pack_stdout.contains("go.mod:3: invalid go version"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );
@@ -454,12 +452,12 @@ fn build_errors_name_file_package_and_module() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("compiling package example.com/broken/cmd/tool failed"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
-                assert!(ctx.build_output.contains("undefined: undefinedThing"));
+                assert!(ctx.pack_stdout.contains("undefined: undefinedThing"));
             },
         );
 
@@ -480,10 +478,10 @@ fn build_errors_name_file_package_and_module() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("cannot download module github.com/google/uuid@v1.99.0"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );

@@ -58,10 +58,14 @@ fn vendor_ruby_gems(app: &Path) {
 }
 
 fn config(buildpack: &str, app: &Path, engine: Engine) -> BuildConfig {
-    BuildConfig::new(app)
-        .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack.into())])
+    let mut config = BuildConfig::new(app);
+    config
+        .buildpacks([BuildpackReference::WorkspaceBuildpack(
+            buildpack.parse().unwrap(),
+        )])
         .exec_env(ExecEnv::Test)
-        .engine(engine)
+        .engine(engine);
+    config
 }
 
 /// Every entry under `dir`, symlinks not followed: relative path -> file content, link target
@@ -197,9 +201,9 @@ fn symlinks_are_never_followed(buildpack: &str, app: &str, extra: &[(&str, &str)
                     "{engine}: files from outside the app were copied: {leaked:?}"
                 );
                 assert!(
-                    !ctx.build_output.contains("HOSTILE-APP-SECRET"),
+                    !ctx.pack_stdout.contains("HOSTILE-APP-SECRET"),
                     "{engine}: a secret from outside the app reached the build output:\n{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 assert_eq!(
                     snapshot(&outside),
@@ -254,7 +258,7 @@ fn nodejs_lockfile_linked_out_of_the_app_leaks_nothing() {
         let runner = LocalRunner::default();
         let result = runner.try_build(config("examples/nodejs", &app_dir, engine));
         let output = match &result {
-            Ok(ctx) => ctx.build_output.clone(),
+            Ok(ctx) => ctx.pack_stdout.clone(),
             Err(error) => error.to_string(),
         };
         assert!(

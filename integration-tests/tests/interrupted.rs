@@ -31,11 +31,13 @@ fn config(
     cache: &Path,
     env: &ExecEnv,
 ) -> BuildConfig {
-    BuildConfig::new(app)
+    let mut config = BuildConfig::new(app);
+    config
         .buildpacks([BuildpackReference::Packaged(buildpack_dir.to_path_buf())])
         .exec_env(env.clone())
         .engine(engine)
-        .cache_dir(cache)
+        .cache_dir(cache);
+    config
 }
 
 /// The build run by the child process; a no-op in a normal test run.
@@ -338,7 +340,7 @@ fn resumes_like_a_clean_build(
                 got == expected,
                 "{engine}: the build after a kill at {point:?} differs from a clean build: {}\n{}",
                 got.differences(&expected),
-                resumed.build_output
+                resumed.pack_stdout
             );
         }
         assert!(

@@ -6,19 +6,22 @@
 use libcnb_exec_env::{ExecEnv, ExecEnvSelector};
 use libcnb_exec_env_test::{
     BuildConfig, BuildpackReference, DetectOutcome, Engine, EngineError, LaunchConfig, LayerState,
-    LocalRunner, for_each_engine,
+    LocalRunner, buildpack_id, for_each_engine,
 };
 use std::time::Duration;
 
-const COMPOSITE: &str = "examples/composite";
 const NODEJS: &str = "examples/nodejs";
 const TEST_REPORT: &str = "examples/test-report";
 
 fn config(app: &str, exec_env: ExecEnv, engine: Engine) -> BuildConfig {
-    BuildConfig::new(format!("../example-apps/{app}"))
-        .buildpacks([BuildpackReference::WorkspaceBuildpack(COMPOSITE.into())])
+    let mut config = BuildConfig::new(format!("../example-apps/{app}"));
+    config
+        .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack_id!(
+            "examples/composite"
+        ))])
         .exec_env(exec_env)
-        .engine(engine)
+        .engine(engine);
+    config
 }
 
 /// `phase/detector.go`: `examples/test-report` declares `exec-env = ["test"]` (API 0.12), so it
@@ -30,7 +33,7 @@ fn declared_environments_decide_the_group() {
         LocalRunner::default().build(
             config("nodejs/greeting-service", ExecEnv::Production, engine),
             |ctx| {
-                assert_eq!(ctx.report.group, vec![NODEJS], "{}", ctx.build_output);
+                assert_eq!(ctx.report.group, vec![NODEJS], "{}", ctx.pack_stdout);
                 let skipped = ctx
                     .report
                     .detect
@@ -98,7 +101,7 @@ fn switching_environments_keeps_each_environments_layers_cached() {
                                     ctx.layer(NODEJS, "node_modules-test").map(|l| l.state),
                                     Some(LayerState::Restored),
                                     "{engine}: {}",
-                                    ctx.build_output
+                                    ctx.pack_stdout
                                 );
                                 assert_eq!(
                                     ctx.layer(NODEJS, "node_modules-production")

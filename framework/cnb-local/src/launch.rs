@@ -36,6 +36,7 @@ pub(crate) fn launch(args: &LaunchArgs) -> Result<i32, Failure> {
             env: args.env.iter().cloned().collect(),
             args: args.trailing.clone(),
             timeout: args.timeout,
+            user_command: false,
         },
     )
 }
@@ -77,6 +78,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<i32, Failure> {
             env: BTreeMap::new(),
             args: args.trailing.clone(),
             timeout: args.timeout,
+            user_command: false,
         },
     )
 }

@@ -41,6 +41,33 @@ pub trait BuildEngine {
     /// Unknown process, no default process, the process is not eligible in the launch's
     /// environment, or the engine cannot run it.
     fn launch(&self, request: &LaunchRequest) -> Result<LaunchResult, EngineError>;
+
+    /// The command that starts a process of an image this engine built, not yet started: the
+    /// test API's `start_container` runs it in the background, in a process group of its own,
+    /// and ends it (and runs [`PreparedLaunch::cleanup`]) when the test is done with it.
+    ///
+    /// # Errors
+    /// As [`BuildEngine::launch`]; [`EngineError::Unsupported`] for an engine that cannot.
+    fn prepare_launch(&self, request: &LaunchRequest) -> Result<PreparedLaunch, EngineError> {
+        let _ = request;
+        Err(EngineError::Unsupported {
+            engine: self.kind().to_string(),
+            what: "starting a process in the background".to_owned(),
+            why: "this engine does not implement `prepare_launch`".to_owned(),
+        })
+    }
+}
+
+/// A launch ready to start in the background ([`BuildEngine::prepare_launch`]).
+#[derive(Debug)]
+pub struct PreparedLaunch {
+    /// The command: the process itself, or the client that runs it (`docker run`).
+    pub command: std::process::Command,
+    /// Run after the process group is killed, when ending the group is not enough (the pack
+    /// engine's `docker rm --force <container>`).
+    pub cleanup: Option<std::process::Command>,
+    /// The Docker container it runs in, when it does (the pack engine), for `docker exec`.
+    pub container: Option<String>,
 }
 
 /// A packaged buildpack: a directory with `buildpack.toml`, `bin/detect` and `bin/build`.
@@ -228,6 +255,10 @@ pub struct LaunchRequest {
     pub args: Option<Vec<String>>,
     /// Kill the process after this long.
     pub timeout: Option<Duration>,
+    /// Run `args` as the launcher's own command, as `docker run --entrypoint launcher <image>
+    /// <args>` does: no process type, not even the default one; a single argument is a bash
+    /// script, `--` then words run directly. `process` is ignored.
+    pub user_command: bool,
 }
 
 /// What a launched process did.
@@ -392,6 +423,17 @@ pub enum EngineError {
         /// The error.
         #[source]
         error: std::io::Error,
+    },
+    /// The engine cannot do what was asked (a port on an engine without one, an image
+    /// reference where only directories can be used, ...).
+    #[error("the {engine} cannot {what}: {why}")]
+    Unsupported {
+        /// The engine (or the part of the test API) asked.
+        engine: String,
+        /// What was asked.
+        what: String,
+        /// Why it cannot, and what to do instead.
+        why: String,
     },
     /// Packaging a workspace buildpack failed.
     #[error("cannot package {what}: {reason}")]

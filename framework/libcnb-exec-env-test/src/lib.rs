@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+#[macro_use]
+mod assertions;
 pub mod builtin;
+pub mod container;
 pub mod engine;
 pub mod lifecycle;
 pub mod pack;
@@ -9,18 +12,24 @@ pub mod platform;
 pub mod results;
 mod runner;
 
+pub use container::{ContainerConfig, ContainerContext, ContainerError, LogOutput};
 pub use engine::{
     BuildEngine, BuildRequest, EngineError, GroupEntry, LaunchRequest, LaunchResult, Order,
-    PackagedBuildpack, Progress, Target,
+    PackagedBuildpack, PreparedLaunch, Progress, Target,
 };
-pub use packaging::{package_workspace_buildpack_in, resolve_order};
+/// Makes a [`libcnb_data::buildpack::BuildpackId`] from a literal, checked at compile time
+/// (libcnb's `buildpack_id!`), for [`BuildpackReference::WorkspaceBuildpack`].
+pub use libcnb_data::buildpack_id;
+pub use packaging::{package_workspace_buildpack_in, resolve_order, resolve_order_for};
 pub use results::{
     BuildReport, DetectOutcome, DetectReport, EngineKind, LayerReport, LayerState, Phase,
     PhaseOutput, PlanEntryReport, ProcessReport, TestReport, TestResultsFile, TestResultsFormat,
 };
+/// libcnb-test's name for [`LocalRunner`], so that a ported test keeps `TestRunner::default()`.
+pub use runner::LocalRunner as TestRunner;
 pub use runner::{
-    BuildConfig, BuildpackReference, Engine, LaunchConfig, LocalRunner, PackResult, TempCache,
-    TestContext,
+    AppDirPreprocessor, BuildConfig, BuildpackReference, Engine, LaunchConfig, LocalRunner,
+    PackResult, TempCache, TestContext,
 };
 
 /// The engines that can run on this machine: always [`Engine::Builtin`], plus

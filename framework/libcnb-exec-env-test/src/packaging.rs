@@ -18,12 +18,27 @@ use std::sync::Mutex;
 /// A directory that is not a packaged buildpack, a component that cannot be found, a
 /// workspace buildpack that cannot be packaged.
 pub fn resolve_order(references: &[BuildpackReference]) -> Result<Order, EngineError> {
+    resolve_order_for(references, None)
+}
+
+/// [`resolve_order`], compiling Rust buildpacks for `target_triple` (`None`: the host).
+///
+/// # Errors
+/// As [`resolve_order`]; [`EngineError::Unsupported`] for a [`BuildpackReference::Other`] that
+/// is not a directory.
+pub fn resolve_order_for(
+    references: &[BuildpackReference],
+    target_triple: Option<&str>,
+) -> Result<Order, EngineError> {
     let mut buildpacks = Vec::new();
     for reference in references {
         let dir = match reference {
             BuildpackReference::Packaged(dir) => from_manifest_dir(dir),
-            BuildpackReference::CurrentCrate => package_current_crate()?,
-            BuildpackReference::WorkspaceBuildpack(id) => package_workspace_buildpack(id)?,
+            BuildpackReference::Other(other) => other_dir(other)?,
+            BuildpackReference::CurrentCrate => package_current_crate(target_triple)?,
+            BuildpackReference::WorkspaceBuildpack(id) => {
+                package_workspace_buildpack(id.as_str(), target_triple)?
+            }
         };
         if !dir.join("buildpack.toml").is_file() {
             return Err(EngineError::InvalidBuildpack {
@@ -205,18 +220,50 @@ fn packaged(
     Ok(dir)
 }
 
-fn options() -> PackageOptions {
-    PackageOptions::default().quiet(true)
+/// The directory a [`BuildpackReference::Other`] names, when it names one.
+fn other_dir(other: &str) -> Result<PathBuf, EngineError> {
+    let dir = from_manifest_dir(Path::new(other.strip_prefix("file://").unwrap_or(other)));
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let why = if other.starts_with("docker://") || other.starts_with("urn:cnb:") {
+        "it is an image or registry reference; the engines here build from packaged buildpack \
+         directories only (the pack engine packages the whole order into one composite \
+         buildpack), so package it into a directory and pass that path"
+    } else if Path::new(other)
+        .extension()
+        .is_some_and(|ext| ext == "cnb" || ext == "tgz")
+    {
+        "it is a buildpack archive; unpack it into a directory and pass that path"
+    } else {
+        "no directory has this path (relative paths are relative to CARGO_MANIFEST_DIR), and a \
+         buildpack id of a builder or registry cannot be used: every engine here builds from \
+         packaged buildpack directories"
+    };
+    Err(EngineError::Unsupported {
+        engine: "test API".to_owned(),
+        what: format!("use BuildpackReference::Other({other:?})"),
+        why: why.to_owned(),
+    })
+}
+
+fn options(target_triple: Option<&str>) -> PackageOptions {
+    let options = PackageOptions::default().quiet(true);
+    match target_triple {
+        Some(triple) => options.target(triple),
+        None => options,
+    }
 }
 
 fn manifest_dir() -> PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from)
 }
 
-fn package_current_crate() -> Result<PathBuf, EngineError> {
+fn package_current_crate(target_triple: Option<&str>) -> Result<PathBuf, EngineError> {
     let dir = manifest_dir();
-    packaged(format!("dir:{}", dir.display()), || {
-        package_buildpack(&dir, &options())
+    let key = format!("dir:{}:{}", dir.display(), target_triple.unwrap_or("host"));
+    packaged(key, || {
+        package_buildpack(&dir, &options(target_triple))
             .map(|packaged| packaged.dir)
             .map_err(|error| EngineError::Packaging {
                 what: format!("the current crate ({})", dir.display()),
@@ -234,16 +281,36 @@ pub fn package_workspace_buildpack_in(
     dir_in_workspace: &Path,
     id: &str,
 ) -> Result<PathBuf, EngineError> {
-    packaged(format!("id:{id}@{}", dir_in_workspace.display()), || {
-        libcnb_exec_env_package::package_workspace_buildpack(dir_in_workspace, id, &options())
-            .map(|packaged| packaged.dir)
-            .map_err(|error| EngineError::Packaging {
-                what: format!("workspace buildpack {id}"),
-                reason: error.to_string(),
-            })
+    package_workspace_buildpack_for(dir_in_workspace, id, None)
+}
+
+fn package_workspace_buildpack_for(
+    dir_in_workspace: &Path,
+    id: &str,
+    target_triple: Option<&str>,
+) -> Result<PathBuf, EngineError> {
+    let key = format!(
+        "id:{id}@{}:{}",
+        dir_in_workspace.display(),
+        target_triple.unwrap_or("host")
+    );
+    packaged(key, || {
+        libcnb_exec_env_package::package_workspace_buildpack(
+            dir_in_workspace,
+            id,
+            &options(target_triple),
+        )
+        .map(|packaged| packaged.dir)
+        .map_err(|error| EngineError::Packaging {
+            what: format!("workspace buildpack {id}"),
+            reason: error.to_string(),
+        })
     })
 }
 
-fn package_workspace_buildpack(id: &str) -> Result<PathBuf, EngineError> {
-    package_workspace_buildpack_in(&manifest_dir(), id)
+fn package_workspace_buildpack(
+    id: &str,
+    target_triple: Option<&str>,
+) -> Result<PathBuf, EngineError> {
+    package_workspace_buildpack_for(&manifest_dir(), id, target_triple)
 }

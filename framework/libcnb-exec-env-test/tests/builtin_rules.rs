@@ -11,12 +11,15 @@ use libcnb_exec_env_test::{
 use support::{app, buildpack};
 
 fn config(app: &std::path::Path, bps: &[&std::path::Path]) -> BuildConfig {
-    BuildConfig::new(app)
+    let mut config = BuildConfig::new(app);
+    config
         .buildpacks(
             bps.iter()
-                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf())),
+                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf()))
+                .collect::<Vec<_>>(),
         )
-        .engine(Engine::Builtin)
+        .engine(Engine::Builtin);
+    config
 }
 
 const PRINT_ENV: &str = r#"echo "EXEC_ENV=${CNB_EXEC_ENV-unset} TARGET_OS=${CNB_TARGET_OS-unset} BP_DIR=${CNB_BUILDPACK_DIR-unset}"
@@ -53,12 +56,12 @@ fn exec_env_reaches_only_api_0_12_buildpacks() {
                 assert_eq!(plan, arg, "CNB_BUILD_PLAN_PATH is the plan argument");
             }
             let build_lines: Vec<&str> = ctx
-                .build_output
+                .pack_stdout
                 .lines()
                 .filter(|l| l.starts_with("EXEC_ENV="))
                 .collect();
             // detect x2 then build x2.
-            assert_eq!(build_lines.len(), 4, "{}", ctx.build_output);
+            assert_eq!(build_lines.len(), 4, "{}", ctx.pack_stdout);
             assert!(
                 build_lines[2].starts_with("EXEC_ENV=unset"),
                 "{}",
@@ -70,7 +73,7 @@ fn exec_env_reaches_only_api_0_12_buildpacks() {
                 build_lines[3]
             );
             let layers_line = ctx
-                .build_output
+                .pack_stdout
                 .lines()
                 .find(|l| l.starts_with("LAYERS="))
                 .unwrap();
@@ -116,7 +119,7 @@ fn declared_exec_env_skips_buildpacks() {
                 declared: ExecEnvSelector::Only(vec![ExecEnv::Test])
             }
         );
-        assert!(!ctx.build_output.contains("ran-detect"), "never run");
+        assert!(!ctx.pack_stdout.contains("ran-detect"), "never run");
     });
     LocalRunner::default().build(config(&app, &bps).exec_env(ExecEnv::Test), |ctx| {
         assert_eq!(
@@ -211,16 +214,16 @@ fn build_plan_resolution() {
             "the `or` alternative was chosen"
         );
         assert!(
-            ctx.build_output.contains(
+            ctx.pack_stdout.contains(
                 "PLAN:\n[[entries]]\nname = \"yarn\"\n\n[entries.metadata]\nversion = \"4\""
             ),
             "{}",
-            ctx.build_output
+            ctx.pack_stdout
         );
         assert!(
-            ctx.build_output.contains("APP PLAN:\nentries = []"),
+            ctx.pack_stdout.contains("APP PLAN:\nentries = []"),
             "{}",
-            ctx.build_output
+            ctx.pack_stdout
         );
     });
     // The requirer before the provider: nothing provides it earlier.
@@ -267,9 +270,9 @@ echo "FLAGS=[$FLAGS] NODELIM=[${NODELIM-}] LAUNCHVAR=[${LAUNCHVAR-unset}]"
 command -v hiddentool || echo "no hiddentool""#,
     );
     LocalRunner::default().build(
-        config(&app, &[&first, &second]).platform_env("NODELIM", "plat"),
+        config(&app, &[&first, &second]).env("NODELIM", "plat"),
         |ctx| {
-            let out = &ctx.build_output;
+            let out = &ctx.pack_stdout;
             assert!(out.contains("tool-ran"), "{out}");
             // env/env.go WithOverrides: the platform's env files are applied last and override
             // layer values of non-path variables.
@@ -297,9 +300,9 @@ fn cache_restore_and_eviction() {
     let app = app(tmp.path());
     let bp = buildpack(tmp.path(), "t/cache", "0.12", "", "", CACHE_BUILD);
     let cache = tmp.path().join("cache");
-    let build = || config(&app, &[&bp]).cache_dir(&cache);
+    let build = || config(&app, &[&bp]).cache_dir(&cache).clone();
     LocalRunner::default().build(build(), |ctx| {
-        assert!(ctx.build_output.contains("RESTORED_TOML:\nnone"));
+        assert!(ctx.pack_stdout.contains("RESTORED_TOML:\nnone"));
         let deps = ctx.layer("t/cache", "deps").unwrap();
         assert_eq!(deps.state, LayerState::Created);
         assert!(deps.cache && !deps.launch);
@@ -309,7 +312,7 @@ fn cache_restore_and_eviction() {
         );
         assert!(ctx.image_dir().join("layers/t_cache/run").is_dir());
         ctx.rebuild(build(), |ctx| {
-            let out = &ctx.build_output;
+            let out = &ctx.pack_stdout;
             assert!(
                 out.contains("RESTORED_TOML:\n[metadata]\nkey = \"k1\"\nRESTORED_FILE: v1"),
                 "restored with metadata and without [types]: {out}"
@@ -329,9 +332,9 @@ fn cache_restore_and_eviction() {
     std::fs::write(tmp.path().join("drop"), "").unwrap();
     LocalRunner::default().build(build(), |ctx| {
         assert!(
-            ctx.build_output.contains("RESTORED_FILE: v1"),
+            ctx.pack_stdout.contains("RESTORED_FILE: v1"),
             "{}",
-            ctx.build_output
+            ctx.pack_stdout
         );
         // Restored but left without [types]: ignored (renamed <layer>.ignore), reported as
         // such, not cached again.
@@ -341,9 +344,9 @@ fn cache_restore_and_eviction() {
     });
     LocalRunner::default().build(build(), |ctx| {
         assert!(
-            ctx.build_output.contains("RESTORED_TOML:\nnone"),
+            ctx.pack_stdout.contains("RESTORED_TOML:\nnone"),
             "evicted: {}",
-            ctx.build_output
+            ctx.pack_stdout
         );
     });
 }
@@ -359,7 +362,7 @@ fn corrupt_cache_is_rebuilt() {
     std::fs::write(cache.join("builtin/metadata.toml"), "format = [oops").unwrap();
     LocalRunner::default().build(config(&app, &[&bp]).cache_dir(&cache), |ctx| {
         assert!(
-            ctx.build_output
+            ctx.pack_stdout
                 .contains("is corrupt, starting with an empty cache")
         );
         assert_eq!(
@@ -371,10 +374,10 @@ fn corrupt_cache_is_rebuilt() {
     std::fs::remove_dir_all(cache.join("builtin/layers/t_cache/deps")).unwrap();
     LocalRunner::default().build(config(&app, &[&bp]).cache_dir(&cache), |ctx| {
         assert!(
-            ctx.build_output
+            ctx.pack_stdout
                 .contains("skipping restore for layer t/cache:deps"),
             "{}",
-            ctx.build_output
+            ctx.pack_stdout
         );
         assert_eq!(
             ctx.layer("t/cache", "deps").unwrap().state,
@@ -401,7 +404,7 @@ for other in "$1"/gems-*.toml; do
 done"#,
     );
     let cache = tmp.path().join("cache");
-    let build = |env: ExecEnv| config(&app, &[&bp]).cache_dir(&cache).exec_env(env);
+    let build = |env: ExecEnv| config(&app, &[&bp]).cache_dir(&cache).exec_env(env).clone();
     LocalRunner::default().build(build(ExecEnv::Test), |ctx| {
         ctx.rebuild(build(ExecEnv::Production), |ctx| {
             assert_eq!(
@@ -579,9 +582,9 @@ fn clear_errors() {
         config(&app, &[&bp]).expected_pack_result(PackResult::Failure),
         |ctx| {
             assert!(
-                ctx.build_output.contains("compiling..."),
+                ctx.pack_stdout.contains("compiling..."),
                 "{}",
-                ctx.build_output
+                ctx.pack_stdout
             );
         },
     );
@@ -610,7 +613,7 @@ fn builds_sharing_a_cache_serialize() {
                         .try_build(config(&app, &[&bp]).cache_dir(&cache))
                         .unwrap();
                     let value = |tag: &str| -> u128 {
-                        ctx.build_output
+                        ctx.pack_stdout
                             .lines()
                             .find_map(|l| l.strip_prefix(tag))
                             .unwrap()

@@ -12,12 +12,15 @@ use std::time::{Duration, Instant};
 use support::{app, buildpack};
 
 fn config(app: &Path, bps: &[&Path], engine: Engine) -> BuildConfig {
-    BuildConfig::new(app)
+    let mut config = BuildConfig::new(app);
+    config
         .buildpacks(
             bps.iter()
-                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf())),
+                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf()))
+                .collect::<Vec<_>>(),
         )
-        .engine(engine)
+        .engine(engine);
+    config
 }
 
 /// `buildpack/build.go` `eachLayer`/`setupEnv`: build layers are applied in the order of their
@@ -57,9 +60,9 @@ L"#,
     for_each_engine(|engine| {
         LocalRunner::default().build(config(&app, &[&tools, &user], engine), |ctx| {
             assert!(
-                ctx.build_output.contains("WHICH=tool\n"),
+                ctx.pack_stdout.contains("WHICH=tool\n"),
                 "{engine}: {}",
-                ctx.build_output
+                ctx.pack_stdout
             );
             let run = ctx.launch(LaunchConfig::new().process("show"));
             assert_eq!(
@@ -290,7 +293,7 @@ fn plan_resolution_lines_are_not_detect_outcomes() {
                 needs.outcome,
                 DetectOutcome::Pass,
                 "{engine}: {}",
-                ctx.build_output
+                ctx.pack_stdout
             );
         });
     });
@@ -534,11 +537,11 @@ printf '[types]\ncache = true\n' > "$1/cached.toml""#,
     for engine in libcnb_exec_env_test::engines_with_pack() {
         let cache = libcnb_exec_env_test::TempCache::new().unwrap();
         let runner = LocalRunner::default();
-        let build = |config: BuildConfig| {
+        let build = |mut config: BuildConfig| {
             runner
                 .try_build(config.cache_dir(cache.path()))
                 .unwrap_or_else(|error| panic!("{engine}: {error}"))
-                .build_output
+                .pack_stdout
         };
         let first = build(config(&app, &[&bp], engine));
         assert!(
@@ -550,7 +553,11 @@ printf '[types]\ncache = true\n' > "$1/cached.toml""#,
             second.contains("meta: from the previous image") && second.contains("cached: restored"),
             "{engine}: {second}"
         );
-        let fresh = build(config(&app, &[&bp], engine).without_previous_image());
+        let fresh = build(
+            config(&app, &[&bp], engine)
+                .without_previous_image()
+                .clone(),
+        );
         assert!(
             fresh.contains("meta: none") && fresh.contains("cached: restored"),
             "{engine}: {fresh}"

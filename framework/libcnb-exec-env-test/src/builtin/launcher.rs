@@ -149,20 +149,41 @@ fn user_process(args: &[String]) -> Option<ImageProcess> {
     }
 }
 
-/// Launches a process of an exported image.
+/// A launch ready to start: the command, and what the report needs afterwards.
+pub(crate) struct Prepared {
+    /// The process's command (program, arguments, working directory, env).
+    pub(crate) command: std::process::Command,
+    process: ImageProcess,
+    program: String,
+    working_dir: PathBuf,
+    env: Env,
+    config: ImageConfig,
+    app_dir: PathBuf,
+}
+
+/// The command that launches the process `request` asks for, not started.
 ///
 /// # Errors
 /// See [`EngineError`]: no such process, no default, not eligible, I/O.
-#[allow(clippy::too_many_lines)] // one phase, read top to bottom
-pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
+pub(crate) fn prepare(request: &LaunchRequest) -> Result<Prepared, EngineError> {
     let (metadata, config) = read_image(&request.image_dir)?;
-    let process = select_process(
-        &request.image_dir,
-        &metadata,
-        request.process.as_deref(),
-        request.exec_env.as_ref(),
-        request.args.as_deref(),
-    )?;
+    let process = if request.user_command {
+        // `docker run --entrypoint launcher <image> <args>`: the arguments are the command,
+        // whatever the default process.
+        request
+            .args
+            .as_deref()
+            .and_then(user_process)
+            .ok_or_else(|| EngineError::NoDefaultProcess(request.image_dir.clone()))?
+    } else {
+        select_process(
+            &request.image_dir,
+            &metadata,
+            request.process.as_deref(),
+            request.exec_env.as_ref(),
+            request.args.as_deref(),
+        )?
+    };
     // A user-provided process (no type): its arguments are in its command already.
     let user_provided = process.r#type.is_empty();
     let app_dir = request.image_dir.join("workspace");
@@ -219,6 +240,32 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         .current_dir(&working_dir)
         .env_clear()
         .envs(&env.vars);
+    let program = program.clone();
+    Ok(Prepared {
+        command,
+        process,
+        program,
+        working_dir,
+        env,
+        config,
+        app_dir,
+    })
+}
+
+/// Launches a process of an exported image.
+///
+/// # Errors
+/// See [`EngineError`]: no such process, no default, not eligible, I/O.
+pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
+    let Prepared {
+        command,
+        process,
+        program,
+        working_dir,
+        env,
+        config,
+        app_dir,
+    } = prepare(request)?;
     let started = Instant::now();
     let run = crate::platform::process::run(
         command,

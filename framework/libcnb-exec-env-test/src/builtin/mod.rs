@@ -138,6 +138,17 @@ impl crate::engine::BuildEngine for BuiltinEngine {
     ) -> Result<crate::engine::LaunchResult, EngineError> {
         launch(request)
     }
+
+    fn prepare_launch(
+        &self,
+        request: &crate::engine::LaunchRequest,
+    ) -> Result<crate::engine::PreparedLaunch, EngineError> {
+        Ok(crate::engine::PreparedLaunch {
+            command: launcher::prepare(request)?.command,
+            cleanup: None,
+            container: None,
+        })
+    }
 }
 
 /// Runs a build.

@@ -16,6 +16,63 @@ use std::time::{Duration, Instant};
 /// Not an image of this engine; unknown process; no default process; the process is not eligible
 /// in the launch's environment (the launcher's `process type <t> was not found`, exit 82); I/O.
 pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
+    let Prepared {
+        command,
+        program,
+        process_type,
+        processes,
+        labels,
+        base,
+    } = prepare(request)?;
+    let started = Instant::now();
+    let (code, stdout, stderr) = run_with_timeout(command, request.timeout, &program)?;
+    let duration = started.elapsed();
+    if code == Some(82) {
+        let wanted = if process_type.is_empty() {
+            None
+        } else {
+            Some(process_type.as_str())
+        };
+        if let Some(wanted) = wanted
+            && format!("{stdout}{stderr}").contains(&format!("process type {wanted} was not found"))
+            && let Some(process) = processes.iter().find(|p| p.r#type == wanted)
+        {
+            return Err(not_eligible(process, request.exec_env.as_ref()));
+        }
+    }
+    let test = (process_type == "test").then(|| TestReport {
+        passed: code == Some(0),
+        duration,
+        results_file: results_files(&base, &request.env, &labels, &process_type)
+            .into_iter()
+            .next(),
+    });
+    Ok(LaunchResult {
+        process_type,
+        exit_code: code,
+        stdout,
+        stderr,
+        duration,
+        test,
+    })
+}
+
+/// A launch ready to start: the launcher's command, and what the report needs afterwards.
+pub(crate) struct Prepared {
+    /// The launcher's command.
+    pub(crate) command: Command,
+    program: PathBuf,
+    process_type: String,
+    processes: Vec<ProcessReport>,
+    labels: BTreeMap<String, String>,
+    base: PathBuf,
+}
+
+/// The launcher's command for `request`, not started.
+///
+/// # Errors
+/// As [`launch`].
+pub(crate) fn prepare(request: &LaunchRequest) -> Result<Prepared, EngineError> {
     let out = &request.image_dir;
     let meta_dir = out.join(IMAGE_META_DIR);
     let user = user::RunUser::resolve()?;
@@ -51,6 +108,11 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
     };
     let process_dir = base.join("cnb").join("process");
     let (program, process_type) = match &request.process {
+        // `docker run --entrypoint launcher <image> <args>`.
+        _ if request.user_command => (
+            base.join("cnb").join("lifecycle").join("launcher"),
+            String::new(),
+        ),
         Some(process) => {
             let link = process_dir.join(process);
             if std::fs::symlink_metadata(&link).is_err() {
@@ -74,36 +136,13 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         },
     };
     let command = launch_command(&program, image_config, &moves, request, &user);
-    let started = Instant::now();
-    let (code, stdout, stderr) = run_with_timeout(command, request.timeout, &program)?;
-    let duration = started.elapsed();
-    if code == Some(82) {
-        let wanted = if process_type.is_empty() {
-            None
-        } else {
-            Some(process_type.as_str())
-        };
-        if let Some(wanted) = wanted
-            && format!("{stdout}{stderr}").contains(&format!("process type {wanted} was not found"))
-            && let Some(process) = processes.iter().find(|p| p.r#type == wanted)
-        {
-            return Err(not_eligible(process, request.exec_env.as_ref()));
-        }
-    }
-    let test = (process_type == "test").then(|| TestReport {
-        passed: code == Some(0),
-        duration,
-        results_file: results_files(&base, &request.env, &labels, &process_type)
-            .into_iter()
-            .next(),
-    });
-    Ok(LaunchResult {
+    Ok(Prepared {
+        command,
+        program,
         process_type,
-        exit_code: code,
-        stdout,
-        stderr,
-        duration,
-        test,
+        processes,
+        labels,
+        base,
     })
 }
 

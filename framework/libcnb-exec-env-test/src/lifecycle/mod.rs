@@ -56,4 +56,15 @@ impl crate::engine::BuildEngine for LifecycleEngine {
     fn launch(&self, request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         launch(request)
     }
+
+    fn prepare_launch(
+        &self,
+        request: &LaunchRequest,
+    ) -> Result<crate::engine::PreparedLaunch, EngineError> {
+        Ok(crate::engine::PreparedLaunch {
+            command: launch::prepare(request)?.command,
+            cleanup: None,
+            container: None,
+        })
+    }
 }

@@ -99,6 +99,20 @@ impl BuildEngine for PackEngine {
     fn launch(&self, request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         launch(request)
     }
+
+    fn prepare_launch(
+        &self,
+        request: &LaunchRequest,
+    ) -> Result<crate::engine::PreparedLaunch, EngineError> {
+        let prepared = prepare(request)?;
+        let mut cleanup = prepared.tools.docker();
+        cleanup.args(["rm", "--force", &prepared.name]);
+        Ok(crate::engine::PreparedLaunch {
+            command: prepared.command,
+            cleanup: Some(cleanup),
+            container: Some(prepared.name),
+        })
+    }
 }
 
 fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
@@ -360,65 +374,27 @@ pub fn image_name(image_dir: &Path) -> Result<String, EngineError> {
         .ok_or_else(|| invalid("no `image` key".to_owned()))
 }
 
+/// A `docker run` ready to start, and what the report needs afterwards.
+struct Prepared {
+    command: std::process::Command,
+    tools: tools::Tools,
+    name: String,
+    image: String,
+    process_type: String,
+    processes: Vec<crate::results::ProcessReport>,
+    config: image::ImageConfig,
+}
+
 fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
-    let tools = tools::locate().map_err(unavailable)?;
-    let image = image_name(&request.image_dir)?;
-    let config = image::ImageConfig::inspect(&tools, &image)?;
-    let processes = lifecycle_report::processes(
-        config
-            .labels
-            .get("io.buildpacks.build.metadata")
-            .map_or("{}", String::as_str),
-        None,
-        &request.image_dir,
-    )?;
-    let process_type = match &request.process {
-        Some(process) => {
-            if !processes.iter().any(|p| &p.r#type == process) {
-                return Err(EngineError::NoSuchProcess {
-                    image_dir: request.image_dir.clone(),
-                    process: process.clone(),
-                    available: processes
-                        .iter()
-                        .map(|p| p.r#type.clone())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-            process.clone()
-        }
-        None => match config.default_process() {
-            Some(process) => process,
-            None if request.args.as_ref().is_none_or(Vec::is_empty) => {
-                return Err(EngineError::NoDefaultProcess(request.image_dir.clone()));
-            }
-            None => String::new(),
-        },
-    };
-    let name = format!(
-        "cnb-local-launch-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    );
-    let mut command = tools.docker();
-    command.args(["run", "--name", &name, "--network", "host"]);
-    if let Some(exec_env) = &request.exec_env {
-        command.arg("--env").arg(format!("CNB_EXEC_ENV={exec_env}"));
-    }
-    for (key, value) in &request.env {
-        command.arg("--env").arg(format!("{key}={value}"));
-    }
-    if !process_type.is_empty() {
-        command
-            .arg("--entrypoint")
-            .arg(format!("/cnb/process/{process_type}"));
-    }
-    command.arg(&image);
-    if let Some(args) = &request.args {
-        command.args(args);
-    }
+    let Prepared {
+        command,
+        tools,
+        name,
+        image,
+        process_type,
+        processes,
+        config,
+    } = prepare(request)?;
     let finished = process::run(command, Progress::Quiet, request.timeout, "docker run");
     if finished.as_ref().is_ok_and(|f| f.timed_out) {
         // The client was killed; the container may still run.
@@ -457,6 +433,80 @@ fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         stderr: finished.stderr,
         duration: finished.duration,
         test,
+    })
+}
+
+/// The `docker run` for `request`, not started.
+fn prepare(request: &LaunchRequest) -> Result<Prepared, EngineError> {
+    let tools = tools::locate().map_err(unavailable)?;
+    let image = image_name(&request.image_dir)?;
+    let config = image::ImageConfig::inspect(&tools, &image)?;
+    let processes = lifecycle_report::processes(
+        config
+            .labels
+            .get("io.buildpacks.build.metadata")
+            .map_or("{}", String::as_str),
+        None,
+        &request.image_dir,
+    )?;
+    let process_type = match &request.process {
+        _ if request.user_command => String::new(),
+        Some(process) => {
+            if !processes.iter().any(|p| &p.r#type == process) {
+                return Err(EngineError::NoSuchProcess {
+                    image_dir: request.image_dir.clone(),
+                    process: process.clone(),
+                    available: processes
+                        .iter()
+                        .map(|p| p.r#type.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            process.clone()
+        }
+        None => match config.default_process() {
+            Some(process) => process,
+            None if request.args.as_ref().is_none_or(Vec::is_empty) => {
+                return Err(EngineError::NoDefaultProcess(request.image_dir.clone()));
+            }
+            None => String::new(),
+        },
+    };
+    let name = format!(
+        "cnb-local-launch-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let mut command = tools.docker();
+    command.args(["run", "--name", &name, "--network", "host"]);
+    if let Some(exec_env) = &request.exec_env {
+        command.arg("--env").arg(format!("CNB_EXEC_ENV={exec_env}"));
+    }
+    for (key, value) in &request.env {
+        command.arg("--env").arg(format!("{key}={value}"));
+    }
+    if request.user_command {
+        command.args(["--entrypoint", "/cnb/lifecycle/launcher"]);
+    } else if !process_type.is_empty() {
+        command
+            .arg("--entrypoint")
+            .arg(format!("/cnb/process/{process_type}"));
+    }
+    command.arg(&image);
+    if let Some(args) = &request.args {
+        command.args(args);
+    }
+    Ok(Prepared {
+        command,
+        tools,
+        name,
+        image,
+        process_type,
+        processes,
+        config,
     })
 }
 
