@@ -20,7 +20,6 @@ use crate::exec_env::{ExecEnv, ExecEnvSelector};
 use crate::toml_text;
 use libcnb::data::layer::LayerName;
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use toml::Spanned;
@@ -212,9 +211,13 @@ impl EnvScope {
     }
 
     fn from_nonempty(envs: impl IntoIterator<Item = ExecEnv>) -> Self {
-        let mut list: Vec<ExecEnv> = envs.into_iter().collect();
-        list.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-        list.dedup();
+        // Sorted and without repeats, by insertion (no sort code in every buildpack binary).
+        let mut list: Vec<ExecEnv> = Vec::new();
+        for env in envs {
+            if let Err(at) = list.binary_search_by(|known| known.as_str().cmp(env.as_str())) {
+                list.insert(at, env);
+            }
+        }
         Self(list)
     }
 
@@ -651,7 +654,7 @@ pub(crate) fn prepare_scoped_layer(
                 .get_mut("metadata")
                 .and_then(|metadata| as_table_mut(metadata.get_mut()))
             {
-                metadata.remove(EXEC_ENV_METADATA_KEY);
+                toml_text::take_key(metadata, EXEC_ENV_METADATA_KEY);
             }
             write_layer_toml(&path, &table)?;
             Ok(None)
@@ -703,7 +706,7 @@ pub(crate) fn mark_env_layer(
 pub(crate) fn retain_other_envs(
     layers_dir: &Path,
     env: &ExecEnv,
-    used: &BTreeSet<LayerName>,
+    used: &[LayerName],
     policy: &RetentionPolicy,
 ) -> Result<Vec<LayerAction>, LayerFileError> {
     let mut actions = Vec::new();
@@ -712,18 +715,21 @@ pub(crate) fn retain_other_envs(
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(actions),
         Err(error) => return Err(io_error(layers_dir)(error)),
     };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|file| {
-            std::path::Path::new(file)
-                .extension()
-                .is_some_and(|ext| ext == "toml")
-                && !NOT_LAYERS.contains(&file.as_str())
-        })
-        .filter_map(|file| file.strip_suffix(".toml").map(str::to_owned))
-        .collect();
-    names.sort_unstable();
+    // In name order, inserted in place: a sort would add its own code to every buildpack binary.
+    let mut names: Vec<String> = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(file) = entry.file_name().into_string() else {
+            continue;
+        };
+        if NOT_LAYERS.contains(&file.as_str()) {
+            continue;
+        }
+        if let Some(name) = file.strip_suffix(".toml").filter(|name| !name.is_empty()) {
+            if let Err(at) = names.binary_search_by(|known| known.as_str().cmp(name)) {
+                names.insert(at, name.to_owned());
+            }
+        }
+    }
     for name in names {
         if used.iter().any(|used| used.as_str() == name) {
             continue;
@@ -868,7 +874,7 @@ mod tests {
         let actions = retain_other_envs(
             dir.path(),
             &ExecEnv::Test,
-            &BTreeSet::new(),
+            &[],
             &RetentionPolicy::KeepOnly(vec![ExecEnv::Production]),
         )
         .unwrap();
@@ -920,7 +926,7 @@ mod tests {
         let actions = retain_other_envs(
             dir.path(),
             &staging,
-            &BTreeSet::new(),
+            &[],
             &RetentionPolicy::KeepOnly(vec![ExecEnv::Test]),
         )
         .unwrap();

@@ -6,6 +6,7 @@
 //! Values come from `toml`'s own parse tree ([`DeValue`]), so reading keeps one deserializer.
 
 use std::fmt::Write as _;
+use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 /// Appends `text` as a TOML basic string (`"..."`, escaped).
@@ -96,6 +97,24 @@ pub(crate) fn push_value(out: &mut String, value: &DeValue<'_>) {
             out.push_str(if table.is_empty() { "}" } else { " }" });
         }
     }
+}
+
+/// Takes `key` out of `table`. The table is rebuilt with the parser's own insert rather than
+/// calling `remove`, whose B-tree rebalancing code would be linked into every buildpack only
+/// for this.
+pub(crate) fn take_key<'i>(table: &mut DeTable<'i>, key: &str) -> Option<Spanned<DeValue<'i>>> {
+    if !table.contains_key(key) {
+        return None;
+    }
+    let mut taken = None;
+    for (name, value) in std::mem::take(table) {
+        if name.get_ref() == key {
+            taken = Some(value);
+        } else {
+            table.insert(name, value);
+        }
+    }
+    taken
 }
 
 /// A value as TOML text, for error messages.

@@ -17,7 +17,7 @@
 //! (the lifecycle does not apply them yet: its group type has no such field).
 
 use crate::exec_env::{ExecEnvError, ExecEnvSelector};
-use crate::toml_text::value_text;
+use crate::toml_text::{take_key, value_text};
 use libcnb::data::buildpack::{BuildpackApi, ComponentBuildpackDescriptor};
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -231,7 +231,7 @@ impl<D: DeserializeOwned> BuildpackToml<D> {
         let (exec_env, declaration_form) = match table
             .get_mut("buildpack")
             .and_then(|value| as_table_mut(value.get_mut()))
-            .and_then(|buildpack| buildpack.remove("exec-env"))
+            .and_then(|buildpack| take_key(buildpack, "exec-env"))
         {
             None => (ExecEnvSelector::All, None),
             Some(value) => {
@@ -257,7 +257,7 @@ impl<D: DeserializeOwned> BuildpackToml<D> {
                 {
                     let key = format!("order[{order_index}].group[{group_index}].exec-env");
                     let selector = match as_table_mut(entry.get_mut())
-                        .and_then(|entry| entry.remove("exec-env"))
+                        .and_then(|entry| take_key(entry, "exec-env"))
                     {
                         None => ExecEnvSelector::All,
                         Some(value) => parse_string_list(value.get_ref(), &path, &key)?,
