@@ -138,7 +138,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
             path_str(&plan)?,
         ],
     )?;
-    let detect = report::detect_reports(&request.order, &run.output);
+    let detect = crate::platform::detector_log::detect_reports(&request.order, &run.output);
     // 20: no group passed, 21: and a buildpack errored (`platform/exit.go`); anything else is
     // the detector failing on its own (e.g. an unreadable buildpack.toml).
     if !matches!(run.code, Some(0 | 20 | 21)) {
@@ -321,7 +321,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
 
     let labels = image.labels();
     let default_process = default_process_of(&image.entrypoint());
-    let processes = report::processes(
+    let processes = crate::platform::build_metadata::processes(
         labels
             .get("io.buildpacks.build.metadata")
             .map_or("{}", String::as_str),
