@@ -237,7 +237,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let meta_dir = out.join(IMAGE_META_DIR);
     mkdirs(&meta_dir)?;
     let config_path = meta_dir.join("config.json");
-    write_file(&config_path, &image.config.to_string())?;
+    write_file(&config_path, &image.config_json)?;
     let paths_path = meta_dir.join("paths.json");
     write_file(
         &paths_path,
