@@ -18,12 +18,12 @@ use libcnb_exec_env::{
     ProcessBuilder, RetentionPolicy, test_process,
 };
 use serde::{Deserialize, Serialize};
-use std::path::Path;
-use std::process::{Command, Output};
+
+use std::process::Output;
 
 mod support;
 
-use support::{CHILD, Dirs, RETENTION, dirs, restore_like_the_lifecycle, text};
+use support::{Dirs, RETENTION, dirs, restore_like_the_lifecycle, text};
 
 #[derive(Serialize, Deserialize, PartialEq, Clone)]
 struct DepsMetadata {
@@ -372,29 +372,8 @@ fn broken_layer_toml_is_rebuilt_not_fatal() {
 /// Like [`run`], with `CNB_EXEC_ENV` set to raw bytes (which may not be UTF-8).
 fn run_with_raw_env(phase: &str, dirs: &Dirs, exec_env: &[u8]) -> Output {
     use std::os::unix::ffi::OsStrExt;
-    let args: Vec<&Path> = if phase == "detect" {
-        vec![&dirs.platform, &dirs.plan]
-    } else {
-        vec![&dirs.layers, &dirs.platform, &dirs.plan]
-    };
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_entry",
-            "--nocapture",
-            "--test-threads=1",
-            "--",
-        ])
-        .args(args)
-        .current_dir(&dirs.app)
-        .env(CHILD, phase)
-        .env("CNB_BUILDPACK_DIR", &dirs.buildpack)
+    support::phase_command(phase, dirs)
         .env("CNB_EXEC_ENV", std::ffi::OsStr::from_bytes(exec_env))
-        .env("CNB_TARGET_OS", "linux")
-        .env("CNB_TARGET_ARCH", "amd64")
-        .env("CNB_TARGET_DISTRO_NAME", "debian")
-        .env("CNB_TARGET_DISTRO_VERSION", "12")
-        .env_remove(RETENTION)
         .output()
         .unwrap()
 }
