@@ -4,21 +4,12 @@
 mod support;
 
 use libcnb_exec_env_test::{
-    BuildConfig, BuildpackReference, DetectOutcome, Engine, EngineError, LaunchConfig, LayerState,
-    LocalRunner, for_each_engine,
+    BuildConfig, DetectOutcome, Engine, EngineError, LaunchConfig, LayerState, LocalRunner,
+    for_each_engine,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{app, buildpack};
-
-fn config(app: &Path, bps: &[&Path], engine: Engine) -> BuildConfig {
-    BuildConfig::new(app)
-        .buildpacks(
-            bps.iter()
-                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf())),
-        )
-        .engine(engine)
-}
+use support::{app, buildpack, config};
 
 /// `buildpack/build.go` `eachLayer`/`setupEnv`: build layers are applied in the order of their
 /// `<layer>.toml` file names (`tool-x.toml` before `tool.toml`), so `tool` is applied last and
