@@ -5,21 +5,14 @@ mod support;
 
 use libcnb_exec_env::{ExecEnv, ExecEnvSelector};
 use libcnb_exec_env_test::{
-    BuildConfig, BuildpackReference, DetectOutcome, Engine, EngineError, LaunchConfig, LayerState,
-    LocalRunner, PackResult, TestResultsFormat,
+    BuildConfig, DetectOutcome, Engine, EngineError, LaunchConfig, LayerState, LocalRunner,
+    PackResult, TestResultsFormat,
 };
 use support::{app, buildpack};
 
+/// A build with the built-in engine (whose rules these are).
 fn config(app: &std::path::Path, bps: &[&std::path::Path]) -> BuildConfig {
-    let mut config = BuildConfig::new(app);
-    config
-        .buildpacks(
-            bps.iter()
-                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf()))
-                .collect::<Vec<_>>(),
-        )
-        .engine(Engine::Builtin);
-    config
+    support::config(app, bps, Engine::Builtin)
 }
 
 const PRINT_ENV: &str = r#"echo "EXEC_ENV=${CNB_EXEC_ENV-unset} TARGET_OS=${CNB_TARGET_OS-unset} BP_DIR=${CNB_BUILDPACK_DIR-unset}"

@@ -4,24 +4,12 @@
 mod support;
 
 use libcnb_exec_env_test::{
-    BuildConfig, BuildpackReference, DetectOutcome, Engine, EngineError, LaunchConfig, LayerState,
-    LocalRunner, for_each_engine,
+    BuildConfig, DetectOutcome, Engine, EngineError, LaunchConfig, LayerState, LocalRunner,
+    for_each_engine,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{app, buildpack};
-
-fn config(app: &Path, bps: &[&Path], engine: Engine) -> BuildConfig {
-    let mut config = BuildConfig::new(app);
-    config
-        .buildpacks(
-            bps.iter()
-                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf()))
-                .collect::<Vec<_>>(),
-        )
-        .engine(engine);
-    config
-}
+use support::{app, buildpack, config};
 
 /// `buildpack/build.go` `eachLayer`/`setupEnv`: build layers are applied in the order of their
 /// `<layer>.toml` file names (`tool-x.toml` before `tool.toml`), so `tool` is applied last and

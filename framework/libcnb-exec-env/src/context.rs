@@ -13,7 +13,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::borrow::Borrow;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::ops::Deref;
 use std::rc::Rc;
 
@@ -79,7 +78,7 @@ impl<B: Buildpack> Deref for DetectContext<B> {
 pub struct BuildContext<B: Buildpack> {
     libcnb: LibcnbBuildContext<B>,
     exec_env: ResolvedExecEnv,
-    pub(crate) env_layers: Rc<RefCell<BTreeSet<LayerName>>>,
+    pub(crate) env_layers: Rc<RefCell<Vec<LayerName>>>,
 }
 
 impl<B: Buildpack> BuildContext<B> {
@@ -123,7 +122,7 @@ impl<B: Buildpack> BuildContext<B> {
     {
         let scoped = layers::env_scoped_name(name.borrow(), &self.exec_env.env);
         self.prepare(&scoped, Some(&self.exec_env.env))?;
-        self.env_layers.borrow_mut().insert(scoped.clone());
+        self.note_env_layer(&scoped);
         self.libcnb.cached_layer(scoped, definition)
     }
 
@@ -145,6 +144,15 @@ impl<B: Buildpack> BuildContext<B> {
     {
         self.prepare(name.borrow(), None)?;
         self.libcnb.cached_layer(name, definition)
+    }
+
+    /// Remembers an env-scoped layer this build used (once; a list, not a set: a build uses a
+    /// handful, and a set would add its own code to every buildpack binary).
+    fn note_env_layer(&self, name: &LayerName) {
+        let mut used = self.env_layers.borrow_mut();
+        if !used.contains(name) {
+            used.push(name.clone());
+        }
     }
 
     fn prepare(&self, name: &LayerName, env: Option<&ExecEnv>) -> libcnb::Result<(), B::Error> {
@@ -223,7 +231,7 @@ impl<B: Buildpack> BuildContext<B> {
         if let Some(action) = action {
             crate::output::warning(&action);
         }
-        self.env_layers.borrow_mut().insert(scoped.clone());
+        self.note_env_layer(&scoped);
         self.libcnb.cached_layer(scoped, definition).map(Some)
     }
 }

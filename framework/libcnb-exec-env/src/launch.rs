@@ -5,10 +5,10 @@
 //! `exec-env` is left out when a process runs in every environment.
 
 use crate::exec_env::{ExecEnv, ExecEnvSelector};
+use crate::toml_text;
 use libcnb::data::launch::{Label, ProcessType, Slice, WorkingDirectory};
 use libcnb::data::process_type;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// A process type with an optional environment restriction.
@@ -272,11 +272,13 @@ impl Launch {
     /// # Errors
     /// Duplicate process types, two defaults, or an empty command.
     pub fn validate(&self) -> Result<(), LaunchError> {
-        let mut seen = BTreeSet::new();
         let mut default: Option<&str> = None;
-        for process in &self.processes {
+        for (index, process) in self.processes.iter().enumerate() {
             let name = process.r#type.as_str();
-            if !seen.insert(name) {
+            if self.processes[..index]
+                .iter()
+                .any(|earlier| earlier.r#type == process.r#type)
+            {
                 return Err(LaunchError::DuplicateProcessType(name.to_owned()));
             }
             if process.command.is_empty() {
@@ -308,11 +310,76 @@ impl Launch {
     pub fn write(&self, layers_dir: &Path) -> Result<(), LaunchError> {
         self.validate()?;
         let path = layers_dir.join("launch.toml");
-        let text = toml::to_string(self).map_err(|error| LaunchError::Write {
+        let text = self.to_toml().map_err(|error| LaunchError::Write {
             path: path.clone(),
-            error: std::io::Error::other(error),
+            error,
         })?;
         std::fs::write(&path, text).map_err(|error| LaunchError::Write { path, error })
+    }
+
+    /// The `launch.toml` text, by the framework's small TOML writer (see `toml_text`): keys in
+    /// the order above, defaults left out, each `[[...]]` entry after a blank line.
+    fn to_toml(&self) -> Result<String, std::io::Error> {
+        let mut out = String::new();
+        let entry = |out: &mut String, header: &str| {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(header);
+        };
+        for label in &self.labels {
+            entry(&mut out, "[[labels]]\n");
+            for (key, value) in [("key", &label.key), ("value", &label.value)] {
+                out.push_str(key);
+                out.push_str(" = ");
+                toml_text::push_string(&mut out, value);
+                out.push('\n');
+            }
+        }
+        for process in &self.processes {
+            entry(&mut out, "[[processes]]\ntype = ");
+            toml_text::push_string(&mut out, process.r#type.as_str());
+            out.push('\n');
+            toml_text::push_string_array(
+                &mut out,
+                "command",
+                process.command.iter().map(String::as_str),
+            );
+            if !process.args.is_empty() {
+                toml_text::push_string_array(
+                    &mut out,
+                    "args",
+                    process.args.iter().map(String::as_str),
+                );
+            }
+            if process.default {
+                out.push_str("default = true\n");
+            }
+            if let WorkingDirectory::Directory(dir) = &process.working_directory {
+                let dir = dir.to_str().ok_or_else(|| {
+                    std::io::Error::other(format!(
+                        "working-dir {} of process {} is not UTF-8",
+                        dir.display(),
+                        process.r#type
+                    ))
+                })?;
+                out.push_str("working-dir = ");
+                toml_text::push_string(&mut out, dir);
+                out.push('\n');
+            }
+            if let ExecEnvSelector::Only(envs) = &process.exec_env {
+                toml_text::push_string_array(
+                    &mut out,
+                    "exec-env",
+                    envs.iter().map(ExecEnv::as_str),
+                );
+            }
+        }
+        for slice in &self.slices {
+            entry(&mut out, "[[slices]]\n");
+            toml_text::push_string_array(&mut out, "paths", slice.paths.iter().map(String::as_str));
+        }
+        Ok(out)
     }
 
     /// Reads a `launch.toml`.
@@ -357,6 +424,35 @@ mod tests {
         assert_eq!(
             Launch::read(&dir.path().join("launch.toml")).unwrap(),
             launch
+        );
+    }
+
+    #[test]
+    fn every_field_is_written_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let launch = Launch {
+            labels: vec![LaunchLabel {
+                key: "a \"quoted\" key".to_owned(),
+                value: "line\nbreak \\ tab\t".to_owned(),
+            }],
+            processes: vec![
+                ProcessBuilder::new(process_type!("web"), ["node"])
+                    .args(["server.js", "--port=\"5000\""])
+                    .working_directory(WorkingDirectory::Directory("sub dir".into()))
+                    .build(),
+                test_process(["npm", "test"]),
+            ],
+            slices: vec![LaunchSlice {
+                paths: vec!["public/**".to_owned(), "ü".to_owned()],
+            }],
+        };
+        launch.write(dir.path()).unwrap();
+        let path = dir.path().join("launch.toml");
+        assert_eq!(Launch::read(&path).unwrap(), launch);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("[[labels]]\n") && text.contains("\n\n[[slices]]\npaths = "),
+            "{text}"
         );
     }
 

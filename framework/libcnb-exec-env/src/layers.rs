@@ -17,10 +17,13 @@
 //! exported, not on the build path of later buildpacks) or deletes them.
 
 use crate::exec_env::{ExecEnv, ExecEnvSelector};
+use crate::toml_text;
 use libcnb::data::layer::LayerName;
-use std::collections::BTreeSet;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use toml::Spanned;
+use toml::de::{DeArray, DeTable, DeValue};
 
 /// The `[metadata]` key that names a layer's environments.
 pub const EXEC_ENV_METADATA_KEY: &str = "exec-env";
@@ -208,9 +211,13 @@ impl EnvScope {
     }
 
     fn from_nonempty(envs: impl IntoIterator<Item = ExecEnv>) -> Self {
-        let mut list: Vec<ExecEnv> = envs.into_iter().collect();
-        list.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        list.dedup();
+        // Sorted and without repeats, by insertion (no sort code in every buildpack binary).
+        let mut list: Vec<ExecEnv> = Vec::new();
+        for env in envs {
+            if let Err(at) = list.binary_search_by(|known| known.as_str().cmp(env.as_str())) {
+                list.insert(at, env);
+            }
+        }
         Self(list)
     }
 
@@ -463,60 +470,129 @@ fn remove_layer(layers_dir: &Path, name: &str) -> Result<(), LayerFileError> {
 }
 
 /// The layer's `<layer>.toml` as a table, or why it cannot be read.
-enum LayerToml {
+enum LayerToml<'i> {
     Missing,
     Broken(String),
-    Table(toml::Table),
+    Table(DeTable<'i>),
 }
 
-fn read_layer_toml(path: &Path) -> Result<LayerToml, LayerFileError> {
+/// Reads `path` into `text` and parses it; the table borrows `text`.
+fn read_layer_toml<'i>(path: &Path, text: &'i mut String) -> Result<LayerToml<'i>, LayerFileError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(match toml::from_str::<toml::Table>(&text) {
-            // The shape libcnb reads (`[types]` of booleans, `metadata` a table, no other
-            // keys): anything else would fail the whole build inside libcnb instead of
-            // discarding this one layer.
-            Ok(table) => match toml::Value::Table(table.clone())
-                .try_into::<libcnb::data::layer_content_metadata::LayerContentMetadata>(
-            ) {
-                Ok(_) => LayerToml::Table(table),
-                Err(error) => LayerToml::Broken(format!(
-                    "{} is not layer metadata: {}",
-                    path.display(),
-                    error.message()
-                )),
-            },
-            Err(error) => LayerToml::Broken(format!(
+        Ok(read) => *text = read,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(LayerToml::Missing);
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+            return Ok(LayerToml::Broken(format!(
+                "{} is not valid UTF-8",
+                path.display()
+            )));
+        }
+        Err(error) => return Err(io_error(path)(error)),
+    }
+    let text: &'i String = text;
+    let root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(error) => {
+            return Ok(LayerToml::Broken(format!(
                 "{} is not valid TOML: {}",
                 path.display(),
                 error.message()
-            )),
-        }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(LayerToml::Missing),
-        Err(error) if error.kind() == std::io::ErrorKind::InvalidData => Ok(LayerToml::Broken(
-            format!("{} is not valid UTF-8", path.display()),
-        )),
-        Err(error) => Err(io_error(path)(error)),
+            )));
+        }
+    };
+    let root = root.into_inner();
+    Ok(match layer_shape_error(&root) {
+        None => LayerToml::Table(root),
+        Some(error) => {
+            LayerToml::Broken(format!("{} is not layer metadata: {error}", path.display()))
+        }
+    })
+}
+
+/// What stops libcnb from reading this `<layer>.toml` (`types` a table of the booleans
+/// `launch`, `build`, `cache`; `metadata` a table; no other keys): anything else would fail the
+/// whole build inside libcnb instead of discarding this one layer. Checked on the parse tree,
+/// not by a second deserializer (see `toml_text`).
+fn layer_shape_error(root: &DeTable<'_>) -> Option<String> {
+    for (key, value) in root {
+        match (key.get_ref().as_ref(), value.get_ref()) {
+            ("metadata", DeValue::Table(_)) => {}
+            ("types", DeValue::Table(types)) => {
+                for (key, value) in types {
+                    match (key.get_ref().as_ref(), value.get_ref()) {
+                        ("launch" | "build" | "cache", DeValue::Boolean(_)) => {}
+                        ("launch" | "build" | "cache", other) => {
+                            return Some(format!(
+                                "types.{} = {} is not a boolean",
+                                key.get_ref(),
+                                toml_text::value_text(other)
+                            ));
+                        }
+                        (other, _) => {
+                            return Some(format!(
+                                "unknown key types.{other}, expected `launch`, `build` or `cache`"
+                            ));
+                        }
+                    }
+                }
+            }
+            ("metadata" | "types", other) => {
+                return Some(format!(
+                    "{} = {} is not a table",
+                    key.get_ref(),
+                    toml_text::value_text(other)
+                ));
+            }
+            (other, _) => {
+                return Some(format!(
+                    "unknown key {other}, expected `types` or `metadata`"
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn write_layer_toml(path: &Path, table: &DeTable<'_>) -> Result<(), LayerFileError> {
+    std::fs::write(path, toml_text::document(table)).map_err(io_error(path))
+}
+
+/// A value written by this framework (no place in a source text).
+fn spanned<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+fn as_table_mut<'a, 'i>(value: &'a mut DeValue<'i>) -> Option<&'a mut DeTable<'i>> {
+    match value {
+        DeValue::Table(table) => Some(table),
+        _ => None,
     }
 }
 
-fn write_layer_toml(path: &Path, table: &toml::Table) -> Result<(), LayerFileError> {
-    let text =
-        toml::to_string(table).map_err(|error| io_error(path)(std::io::Error::other(error)))?;
-    std::fs::write(path, text).map_err(io_error(path))
-}
-
 /// The `exec-env` of a layer table's `[metadata]`: `None` when absent, `Err` when malformed.
-fn metadata_exec_env(table: &toml::Table) -> Option<Result<ExecEnvSelector, String>> {
-    let value = table
-        .get("metadata")?
-        .as_table()?
-        .get(EXEC_ENV_METADATA_KEY)?;
-    Some(
-        value
-            .clone()
-            .try_into::<ExecEnvSelector>()
-            .map_err(|error| format!("[metadata] {EXEC_ENV_METADATA_KEY} = {value}: {error}")),
-    )
+fn metadata_exec_env(table: &DeTable<'_>) -> Option<Result<ExecEnvSelector, String>> {
+    let DeValue::Table(metadata) = table.get("metadata")?.get_ref() else {
+        return None;
+    };
+    let value = metadata.get(EXEC_ENV_METADATA_KEY)?.get_ref();
+    let names = match value {
+        DeValue::Array(items) => items
+            .iter()
+            .map(|item| item.get_ref().as_str())
+            .collect::<Option<Vec<_>>>(),
+        _ => None,
+    };
+    let quoted = || toml_text::value_text(value);
+    Some(match names {
+        None => Err(format!(
+            "[metadata] {EXEC_ENV_METADATA_KEY} = {}: expected a list of strings",
+            quoted()
+        )),
+        Some(names) => ExecEnvSelector::from_names(names)
+            .map_err(|error| format!("[metadata] {EXEC_ENV_METADATA_KEY} = {}: {error}", quoted())),
+    })
 }
 
 /// Readies a restored layer before libcnb sees it: a broken `<layer>.toml` deletes the layer
@@ -544,7 +620,8 @@ pub(crate) fn prepare_scoped_layer(
     scope: Option<&EnvScope>,
 ) -> Result<Option<LayerAction>, LayerFileError> {
     let path = toml_path(layers_dir, name.as_str());
-    let mut table = match read_layer_toml(&path)? {
+    let mut text = String::new();
+    let mut table = match read_layer_toml(&path, &mut text)? {
         LayerToml::Missing => return Ok(None),
         LayerToml::Broken(reason) => {
             remove_layer(layers_dir, name.as_str())?;
@@ -575,9 +652,9 @@ pub(crate) fn prepare_scoped_layer(
         Some(Ok(_)) => {
             if let Some(metadata) = table
                 .get_mut("metadata")
-                .and_then(toml::Value::as_table_mut)
+                .and_then(|metadata| as_table_mut(metadata.get_mut()))
             {
-                metadata.remove(EXEC_ENV_METADATA_KEY);
+                toml_text::take_key(metadata, EXEC_ENV_METADATA_KEY);
             }
             write_layer_toml(&path, &table)?;
             Ok(None)
@@ -597,24 +674,25 @@ pub(crate) fn mark_env_layer(
     env: &ExecEnv,
 ) -> Result<(), LayerFileError> {
     let path = toml_path(layers_dir, name.as_str());
-    let LayerToml::Table(mut table) = read_layer_toml(&path)? else {
+    let mut text = String::new();
+    let LayerToml::Table(mut table) = read_layer_toml(&path, &mut text)? else {
         return Ok(());
     };
     let metadata = table
-        .entry("metadata")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    if let Some(metadata) = metadata.as_table_mut() {
+        .entry(spanned(Cow::Borrowed("metadata")))
+        .or_insert_with(|| spanned(DeValue::Table(DeTable::new())));
+    if let Some(metadata) = as_table_mut(metadata.get_mut()) {
         let envs = match split_scoped_name(name.as_str()) {
             Some((_, scope)) => scope.envs().to_vec(),
             None => vec![env.clone()],
         };
+        let mut list = DeArray::new();
+        for env in &envs {
+            list.push(spanned(DeValue::String(Cow::Owned(env.to_string()))));
+        }
         metadata.insert(
-            EXEC_ENV_METADATA_KEY.to_owned(),
-            toml::Value::Array(
-                envs.iter()
-                    .map(|env| toml::Value::String(env.to_string()))
-                    .collect(),
-            ),
+            spanned(Cow::Borrowed(EXEC_ENV_METADATA_KEY)),
+            spanned(DeValue::Array(list)),
         );
     }
     write_layer_toml(&path, &table)
@@ -628,7 +706,7 @@ pub(crate) fn mark_env_layer(
 pub(crate) fn retain_other_envs(
     layers_dir: &Path,
     env: &ExecEnv,
-    used: &BTreeSet<LayerName>,
+    used: &[LayerName],
     policy: &RetentionPolicy,
 ) -> Result<Vec<LayerAction>, LayerFileError> {
     let mut actions = Vec::new();
@@ -637,24 +715,28 @@ pub(crate) fn retain_other_envs(
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(actions),
         Err(error) => return Err(io_error(layers_dir)(error)),
     };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|file| {
-            std::path::Path::new(file)
-                .extension()
-                .is_some_and(|ext| ext == "toml")
-                && !NOT_LAYERS.contains(&file.as_str())
-        })
-        .filter_map(|file| file.strip_suffix(".toml").map(str::to_owned))
-        .collect();
-    names.sort();
+    // In name order, inserted in place: a sort would add its own code to every buildpack binary.
+    let mut names: Vec<String> = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(file) = entry.file_name().into_string() else {
+            continue;
+        };
+        if NOT_LAYERS.contains(&file.as_str()) {
+            continue;
+        }
+        if let Some(name) = file.strip_suffix(".toml").filter(|name| !name.is_empty()) {
+            if let Err(at) = names.binary_search_by(|known| known.as_str().cmp(name)) {
+                names.insert(at, name.to_owned());
+            }
+        }
+    }
     for name in names {
         if used.iter().any(|used| used.as_str() == name) {
             continue;
         }
         let path = toml_path(layers_dir, &name);
-        let LayerToml::Table(mut table) = read_layer_toml(&path)? else {
+        let mut text = String::new();
+        let LayerToml::Table(mut table) = read_layer_toml(&path, &mut text)? else {
             continue;
         };
         let Some(Ok(selector)) = metadata_exec_env(&table) else {
@@ -680,11 +762,17 @@ pub(crate) fn retain_other_envs(
         };
         // A layer of several environments is kept while the policy keeps any of them.
         if scope.envs().iter().any(|env| policy.keeps(env)) {
-            let mut types = toml::Table::new();
-            types.insert("launch".into(), toml::Value::Boolean(false));
-            types.insert("build".into(), toml::Value::Boolean(false));
-            types.insert("cache".into(), toml::Value::Boolean(true));
-            table.insert("types".into(), toml::Value::Table(types));
+            let mut types = DeTable::new();
+            for (key, value) in [("launch", false), ("build", false), ("cache", true)] {
+                types.insert(
+                    spanned(Cow::Borrowed(key)),
+                    spanned(DeValue::Boolean(value)),
+                );
+            }
+            table.insert(
+                spanned(Cow::Borrowed("types")),
+                spanned(DeValue::Table(types)),
+            );
             write_layer_toml(&path, &table)?;
             actions.push(LayerAction::Retained {
                 layer: name,
@@ -786,7 +874,7 @@ mod tests {
         let actions = retain_other_envs(
             dir.path(),
             &ExecEnv::Test,
-            &BTreeSet::new(),
+            &[],
             &RetentionPolicy::KeepOnly(vec![ExecEnv::Production]),
         )
         .unwrap();
@@ -838,7 +926,7 @@ mod tests {
         let actions = retain_other_envs(
             dir.path(),
             &staging,
-            &BTreeSet::new(),
+            &[],
             &RetentionPolicy::KeepOnly(vec![ExecEnv::Test]),
         )
         .unwrap();
@@ -959,8 +1047,8 @@ mod tests {
             write(dir.path(), "gems-test", &text);
             let action = prepare_layer(dir.path(), &layer_name!("gems-test"), Some(&ExecEnv::Test));
             let kept = dir.path().join("gems-test.toml").exists();
-            if let Ok(table) = toml::from_str::<toml::Table>(&std::fs::read_to_string(dir.path().join("gems-test.toml")).unwrap_or_default()) {
-                proptest::prop_assert!(!kept || metadata_exec_env(&table).is_none(), "key stripped or layer gone");
+            if let Ok(table) = DeTable::parse(&std::fs::read_to_string(dir.path().join("gems-test.toml")).unwrap_or_default()) {
+                proptest::prop_assert!(!kept || metadata_exec_env(table.get_ref()).is_none(), "key stripped or layer gone");
             }
             proptest::prop_assert!(action.is_ok());
             let doc = format!("[metadata]\nexec-env = [{env:?}]\n");

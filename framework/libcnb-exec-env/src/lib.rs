@@ -13,6 +13,7 @@ mod output;
 pub mod resolve;
 pub mod result;
 mod runtime;
+mod toml_text;
 
 pub use buildpack::Buildpack;
 pub use context::{BuildContext, DetectContext, Layer};

@@ -89,31 +89,30 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
         );
         return EXIT_ERROR;
     };
-    let descriptor = match BuildpackToml::read(buildpack_dir.join("buildpack.toml")) {
-        Ok(descriptor) => descriptor,
-        Err(error @ DescriptorError::UnsupportedApi { .. }) => {
-            output::plain_error(error);
-            return EXIT_API_ERROR;
-        }
-        Err(error) => {
-            output::plain_error(error);
-            return EXIT_ERROR;
-        }
-    };
+    // One pass of `toml`'s deserializer: the declarations taken out, the rest typed for libcnb.
+    let descriptor: BuildpackToml<ComponentBuildpackDescriptor<B::Metadata>> =
+        match BuildpackToml::read_as(buildpack_dir.join("buildpack.toml")) {
+            Ok(descriptor) => descriptor,
+            Err(error @ DescriptorError::UnsupportedApi { .. }) => {
+                output::plain_error(error);
+                return EXIT_API_ERROR;
+            }
+            Err(error) => {
+                output::plain_error(error);
+                return EXIT_ERROR;
+            }
+        };
     if descriptor.declaration_form == Some(DeclarationForm::SpecTables) {
         output::warning(format!(
             "{} declares environments as [[buildpack.exec-env]] tables; the lifecycle cannot read that form and fails with \"failed to initialize detector\". Write `exec-env = [\"test\"]` under [buildpack] instead.",
             descriptor.path.display()
         ));
     }
-    let libcnb_descriptor: ComponentBuildpackDescriptor<B::Metadata> = match descriptor.component()
-    {
-        Ok(libcnb_descriptor) => libcnb_descriptor,
-        Err(error) => {
-            output::plain_error(error);
-            return EXIT_ERROR;
-        }
-    };
+    let BuildpackToml {
+        exec_env: declared,
+        stripped: libcnb_descriptor,
+        ..
+    } = descriptor;
 
     let (phase_name, platform_dir) = match &phase {
         Phase::Detect(args) => ("detect", args.platform_dir_path.clone()),
@@ -133,8 +132,8 @@ pub fn run_with_args<B: Buildpack>(buildpack: B, args: &[String]) -> i32 {
         &platform_dir,
     );
 
-    if !descriptor.exec_env.matches(&exec_env.env) {
-        let message = not_declared(&descriptor.exec_env, &exec_env);
+    if !declared.matches(&exec_env.env) {
+        let message = not_declared(&declared, &exec_env);
         return match phase {
             Phase::Detect(_) => {
                 output::line(format!("{message}: detect fails"));

@@ -18,11 +18,12 @@ use libcnb_exec_env::{
     ProcessBuilder, RetentionPolicy, test_process,
 };
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const CHILD: &str = "LIBCNB_EXEC_ENV_TEST_CHILD";
-const RETENTION: &str = "LIBCNB_EXEC_ENV_TEST_RETENTION";
+use std::process::Output;
+
+mod support;
+
+use support::{Dirs, RETENTION, dirs, restore_like_the_lifecycle, text};
 
 #[derive(Serialize, Deserialize, PartialEq, Clone)]
 struct DepsMetadata {
@@ -96,10 +97,7 @@ impl Buildpack for ProbeBuildpack {
 /// The child entry point: runs the buildpack when the parent asks for it, else does nothing.
 #[test]
 fn child_entry() {
-    if let Ok(phase) = std::env::var(CHILD) {
-        let args: Vec<String> = std::iter::once(phase)
-            .chain(std::env::args().skip_while(|arg| arg != "--").skip(1))
-            .collect();
+    if let Some(args) = support::child_args() {
         std::process::exit(libcnb_exec_env::internal::run_with_args(
             ProbeBuildpack,
             &args,
@@ -107,64 +105,10 @@ fn child_entry() {
     }
 }
 
-struct Dirs {
-    _root: tempfile::TempDir,
-    app: PathBuf,
-    buildpack: PathBuf,
-    platform: PathBuf,
-    layers: PathBuf,
-    plan: PathBuf,
-}
-
-fn dirs(buildpack_toml: &str) -> Dirs {
-    let root = tempfile::tempdir().unwrap();
-    let path = |name: &str| {
-        let dir = root.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    };
-    let (app, buildpack, platform, layers) =
-        (path("app"), path("bp"), path("platform"), path("layers"));
-    std::fs::write(buildpack.join("buildpack.toml"), buildpack_toml).unwrap();
-    let plan = root.path().join("plan.toml");
-    std::fs::write(&plan, "[[entries]]\nname = \"x\"\n").unwrap();
-    Dirs {
-        _root: root,
-        app,
-        buildpack,
-        platform,
-        layers,
-        plan,
-    }
-}
-
 const BP: &str = "api = \"0.12\"\n[buildpack]\nid = \"test/probe\"\nversion = \"1.0.0\"\n";
 
 fn run(phase: &str, dirs: &Dirs, exec_env: Option<&str>, extra_env: &[(&str, &str)]) -> Output {
-    let args: Vec<&Path> = if phase == "detect" {
-        vec![&dirs.platform, &dirs.plan]
-    } else {
-        vec![&dirs.layers, &dirs.platform, &dirs.plan]
-    };
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            "child_entry",
-            "--nocapture",
-            "--test-threads=1",
-            "--",
-        ])
-        .args(args)
-        .current_dir(&dirs.app)
-        .env(CHILD, phase)
-        .env("CNB_BUILDPACK_DIR", &dirs.buildpack)
-        .env("CNB_TARGET_OS", "linux")
-        .env("CNB_TARGET_ARCH", "amd64")
-        .env("CNB_TARGET_DISTRO_NAME", "debian")
-        .env("CNB_TARGET_DISTRO_VERSION", "12")
-        .env_remove("CNB_EXEC_ENV")
-        .env_remove(RETENTION);
+    let mut command = support::phase_command(phase, dirs);
     if let Some(value) = exec_env {
         command.env("CNB_EXEC_ENV", value);
     }
@@ -172,14 +116,6 @@ fn run(phase: &str, dirs: &Dirs, exec_env: Option<&str>, extra_env: &[(&str, &st
         command.env(key, value);
     }
     command.output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]
@@ -342,36 +278,6 @@ fn undeclared_env_fails_detect_with_a_reason_in_both_declaration_forms() {
     }
 }
 
-/// What the lifecycle does between two builds: only `cache = true` layers survive, and their
-/// `<layer>.toml` comes back without `[types]` (phase/restorer.go).
-fn restore_like_the_lifecycle(layers: &Path) {
-    for entry in std::fs::read_dir(layers).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let Some(layer) = name.strip_suffix(".toml") else {
-            continue;
-        };
-        if matches!(layer, "launch" | "build" | "store") {
-            std::fs::remove_file(&path).unwrap();
-            continue;
-        }
-        let mut table: toml::Table =
-            toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let cached = table
-            .get("types")
-            .and_then(|types| types.get("cache"))
-            .and_then(toml::Value::as_bool)
-            .unwrap_or(false);
-        if cached {
-            table.remove("types");
-            std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
-        } else {
-            std::fs::remove_file(&path).unwrap();
-            let _ = std::fs::remove_dir_all(layers.join(layer));
-        }
-    }
-}
-
 fn layer_toml(dirs: &Dirs, name: &str) -> toml::Table {
     toml::from_str(&std::fs::read_to_string(dirs.layers.join(format!("{name}.toml"))).unwrap())
         .unwrap()
@@ -466,29 +372,8 @@ fn broken_layer_toml_is_rebuilt_not_fatal() {
 /// Like [`run`], with `CNB_EXEC_ENV` set to raw bytes (which may not be UTF-8).
 fn run_with_raw_env(phase: &str, dirs: &Dirs, exec_env: &[u8]) -> Output {
     use std::os::unix::ffi::OsStrExt;
-    let args: Vec<&Path> = if phase == "detect" {
-        vec![&dirs.platform, &dirs.plan]
-    } else {
-        vec![&dirs.layers, &dirs.platform, &dirs.plan]
-    };
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_entry",
-            "--nocapture",
-            "--test-threads=1",
-            "--",
-        ])
-        .args(args)
-        .current_dir(&dirs.app)
-        .env(CHILD, phase)
-        .env("CNB_BUILDPACK_DIR", &dirs.buildpack)
+    support::phase_command(phase, dirs)
         .env("CNB_EXEC_ENV", std::ffi::OsStr::from_bytes(exec_env))
-        .env("CNB_TARGET_OS", "linux")
-        .env("CNB_TARGET_ARCH", "amd64")
-        .env("CNB_TARGET_DISTRO_NAME", "debian")
-        .env("CNB_TARGET_DISTRO_VERSION", "12")
-        .env_remove(RETENTION)
         .output()
         .unwrap()
 }

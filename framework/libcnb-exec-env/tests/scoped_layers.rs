@@ -17,11 +17,10 @@ use libcnb_exec_env::{
     RetentionPolicy,
 };
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const CHILD: &str = "LIBCNB_EXEC_ENV_SCOPED_TEST_CHILD";
-const RETENTION: &str = "LIBCNB_EXEC_ENV_SCOPED_TEST_RETENTION";
+mod support;
+
+use support::{Dirs, RETENTION, restore_like_the_lifecycle};
 const DEV_DEPS: &str = "dev_deps-development+test";
 
 #[derive(Serialize, Deserialize)]
@@ -92,10 +91,7 @@ impl Buildpack for ScopedBuildpack {
 /// The child entry point: runs the buildpack when the parent asks for it, else does nothing.
 #[test]
 fn child_entry() {
-    if let Ok(phase) = std::env::var(CHILD) {
-        let args: Vec<String> = std::iter::once(phase)
-            .chain(std::env::args().skip_while(|arg| arg != "--").skip(1))
-            .collect();
+    if let Some(args) = support::child_args() {
         std::process::exit(libcnb_exec_env::internal::run_with_args(
             ScopedBuildpack,
             &args,
@@ -103,104 +99,22 @@ fn child_entry() {
     }
 }
 
-struct Dirs {
-    _root: tempfile::TempDir,
-    app: PathBuf,
-    buildpack: PathBuf,
-    platform: PathBuf,
-    layers: PathBuf,
-    plan: PathBuf,
-}
-
 fn dirs() -> Dirs {
-    let root = tempfile::tempdir().unwrap();
-    let path = |name: &str| {
-        let dir = root.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    };
-    let (app, buildpack, platform, layers) =
-        (path("app"), path("bp"), path("platform"), path("layers"));
-    std::fs::write(
-        buildpack.join("buildpack.toml"),
-        "api = \"0.12\"\n[buildpack]\nid = \"test/scoped\"\nversion = \"1.0.0\"\n",
-    )
-    .unwrap();
-    let plan = root.path().join("plan.toml");
-    std::fs::write(&plan, "[[entries]]\nname = \"x\"\n").unwrap();
-    Dirs {
-        _root: root,
-        app,
-        buildpack,
-        platform,
-        layers,
-        plan,
-    }
+    support::dirs("api = \"0.12\"\n[buildpack]\nid = \"test/scoped\"\nversion = \"1.0.0\"\n")
 }
 
 /// One build in `env`, then the lifecycle's restore step; returns the build's output.
 fn build(dirs: &Dirs, env: &str, retention: Option<&str>) -> String {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            "child_entry",
-            "--nocapture",
-            "--test-threads=1",
-            "--",
-        ])
-        .args([&dirs.layers, &dirs.platform, &dirs.plan])
-        .current_dir(&dirs.app)
-        .env(CHILD, "build")
-        .env("CNB_BUILDPACK_DIR", &dirs.buildpack)
-        .env("CNB_TARGET_OS", "linux")
-        .env("CNB_TARGET_ARCH", "amd64")
-        .env("CNB_TARGET_DISTRO_NAME", "debian")
-        .env("CNB_TARGET_DISTRO_VERSION", "12")
-        .env("CNB_EXEC_ENV", env)
-        .env_remove(RETENTION);
+    let mut command = support::phase_command("build", dirs);
+    command.env("CNB_EXEC_ENV", env);
     if let Some(retention) = retention {
         command.env(RETENTION, retention);
     }
-    let output: Output = command.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = command.output().unwrap();
+    let text = support::text(&output);
     assert_eq!(output.status.code(), Some(0), "{env}: {text}");
     restore_like_the_lifecycle(&dirs.layers);
     text
-}
-
-/// What the lifecycle does between two builds: only `cache = true` layers survive, and their
-/// `<layer>.toml` comes back without `[types]` (phase/restorer.go).
-fn restore_like_the_lifecycle(layers: &Path) {
-    for entry in std::fs::read_dir(layers).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let Some(layer) = name.strip_suffix(".toml") else {
-            continue;
-        };
-        if matches!(layer, "launch" | "build" | "store") {
-            std::fs::remove_file(&path).unwrap();
-            continue;
-        }
-        let mut table: toml::Table =
-            toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let cached = table
-            .get("types")
-            .and_then(|types| types.get("cache"))
-            .and_then(toml::Value::as_bool)
-            .unwrap_or(false);
-        if cached {
-            table.remove("types");
-            std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
-        } else {
-            std::fs::remove_file(&path).unwrap();
-            let _ = std::fs::remove_dir_all(layers.join(layer));
-        }
-    }
 }
 
 fn state(dirs: &Dirs, env: &str) -> String {

@@ -89,56 +89,46 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let group = dirs.layers.join("group.toml");
     let plan = dirs.layers.join("plan.toml");
     let launcher = bins.join("launcher");
+    let paths = PhasePaths {
+        app: path_str(&dirs.workspace)?,
+        buildpacks: path_str(&dirs.buildpacks)?,
+        layers: path_str(&dirs.layers)?,
+        platform: path_str(&dirs.platform)?,
+        analyzed: path_str(&analyzed)?,
+        group: path_str(&group)?,
+        plan: path_str(&plan)?,
+        cache: path_str(&dirs.cache)?,
+        layout_dir: path_str(&layout_dir)?,
+        uid: &uid,
+        gid: &gid,
+    };
+    let run_toml = path_str(&run_toml)?;
 
-    let run = runner.phase(
-        Phase::Analyze,
-        &[
-            "-layers",
-            path_str(&dirs.layers)?,
-            "-analyzed",
-            path_str(&analyzed)?,
-            "-run",
-            path_str(&run_toml)?,
-            "-run-image",
-            oci::RUN_IMAGE,
-            "-layout",
-            "-layout-dir",
-            path_str(&layout_dir)?,
-            "-uid",
-            &uid,
-            "-gid",
-            &gid,
-            oci::APP_IMAGE,
-        ],
-    )?;
+    let args = PhaseArgs::new(&paths)
+        .layers()
+        .analyzed()
+        .flag("-run", run_toml)
+        .flag("-run-image", oci::RUN_IMAGE)
+        .layout()
+        .user()
+        .arg(oci::APP_IMAGE);
+    let run = runner.phase(Phase::Analyze, &args.list)?;
     if run.code != Some(0) {
         return Err(runner.failed(Phase::Analyze, &run));
     }
 
-    let run = runner.phase(
-        Phase::Detect,
-        &[
-            "-log-level",
-            "debug",
-            "-app",
-            path_str(&dirs.workspace)?,
-            "-buildpacks",
-            path_str(&dirs.buildpacks)?,
-            "-layers",
-            path_str(&dirs.layers)?,
-            "-order",
-            path_str(&order_path)?,
-            "-platform",
-            path_str(&dirs.platform)?,
-            "-analyzed",
-            path_str(&analyzed)?,
-            "-group",
-            path_str(&group)?,
-            "-plan",
-            path_str(&plan)?,
-        ],
-    )?;
-    let detect = report::detect_reports(&request.order, &run.output);
+    let args = PhaseArgs::new(&paths)
+        .debug()
+        .app()
+        .buildpacks()
+        .layers()
+        .flag("-order", path_str(&order_path)?)
+        .platform()
+        .analyzed()
+        .group()
+        .plan();
+    let run = runner.phase(Phase::Detect, &args.list)?;
+    let detect = crate::platform::detector_log::detect_reports(&request.order, &run.output);
     // 20: no group passed, 21: and a buildpack errored (`platform/exit.go`); anything else is
     // the detector failing on its own (e.g. an unreadable buildpack.toml).
     if !matches!(run.code, Some(0 | 20 | 21)) {
@@ -160,28 +150,15 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     }
     let group_ids = report::group_ids(&group)?;
 
-    let run = runner.phase(
-        Phase::Restore,
-        &[
-            "-log-level",
-            "debug",
-            "-layers",
-            path_str(&dirs.layers)?,
-            "-analyzed",
-            path_str(&analyzed)?,
-            "-group",
-            path_str(&group)?,
-            "-cache-dir",
-            path_str(&dirs.cache)?,
-            "-layout",
-            "-layout-dir",
-            path_str(&layout_dir)?,
-            "-uid",
-            &uid,
-            "-gid",
-            &gid,
-        ],
-    )?;
+    let args = PhaseArgs::new(&paths)
+        .debug()
+        .layers()
+        .analyzed()
+        .group()
+        .cache()
+        .layout()
+        .user();
+    let run = runner.phase(Phase::Restore, &args.list)?;
     if run.code != Some(0) {
         return Err(runner.failed(Phase::Restore, &run));
     }
@@ -195,27 +172,16 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         })
         .collect();
 
-    let run = runner.phase(
-        Phase::Build,
-        &[
-            "-log-level",
-            "debug",
-            "-app",
-            path_str(&dirs.workspace)?,
-            "-buildpacks",
-            path_str(&dirs.buildpacks)?,
-            "-layers",
-            path_str(&dirs.layers)?,
-            "-platform",
-            path_str(&dirs.platform)?,
-            "-analyzed",
-            path_str(&analyzed)?,
-            "-group",
-            path_str(&group)?,
-            "-plan",
-            path_str(&plan)?,
-        ],
-    )?;
+    let args = PhaseArgs::new(&paths)
+        .debug()
+        .app()
+        .buildpacks()
+        .layers()
+        .platform()
+        .analyzed()
+        .group()
+        .plan();
+    let run = runner.phase(Phase::Build, &args.list)?;
     if run.code != Some(0) {
         return Err(build_failure(&run, runner.output(), &dirs.layers));
     }
@@ -230,33 +196,18 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         )?);
     }
 
-    let run = runner.phase(
-        Phase::Export,
-        &[
-            "-app",
-            path_str(&dirs.workspace)?,
-            "-layers",
-            path_str(&dirs.layers)?,
-            "-analyzed",
-            path_str(&analyzed)?,
-            "-group",
-            path_str(&group)?,
-            "-cache-dir",
-            path_str(&dirs.cache)?,
-            "-layout",
-            "-layout-dir",
-            path_str(&layout_dir)?,
-            "-launcher",
-            path_str(&launcher)?,
-            "-run",
-            path_str(&run_toml)?,
-            "-uid",
-            &uid,
-            "-gid",
-            &gid,
-            oci::APP_IMAGE,
-        ],
-    )?;
+    let args = PhaseArgs::new(&paths)
+        .app()
+        .layers()
+        .analyzed()
+        .group()
+        .cache()
+        .layout()
+        .flag("-launcher", path_str(&launcher)?)
+        .flag("-run", run_toml)
+        .user()
+        .arg(oci::APP_IMAGE);
+    let run = runner.phase(Phase::Export, &args.list)?;
     if run.code != Some(0) {
         return Err(runner.failed(Phase::Export, &run));
     }
@@ -286,7 +237,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     let meta_dir = out.join(IMAGE_META_DIR);
     mkdirs(&meta_dir)?;
     let config_path = meta_dir.join("config.json");
-    write_file(&config_path, &image.config.to_string())?;
+    write_file(&config_path, &image.config_json)?;
     let paths_path = meta_dir.join("paths.json");
     write_file(
         &paths_path,
@@ -321,7 +272,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
 
     let labels = image.labels();
     let default_process = default_process_of(&image.entrypoint());
-    let processes = report::processes(
+    let processes = crate::platform::build_metadata::processes(
         labels
             .get("io.buildpacks.build.metadata")
             .map_or("{}", String::as_str),
@@ -343,4 +294,148 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         image_dir: out.clone(),
         duration: started.elapsed(),
     })
+}
+
+/// The paths and ids the phases share, as the strings their flags take.
+struct PhasePaths<'a> {
+    app: &'a str,
+    buildpacks: &'a str,
+    layers: &'a str,
+    platform: &'a str,
+    analyzed: &'a str,
+    group: &'a str,
+    plan: &'a str,
+    cache: &'a str,
+    layout_dir: &'a str,
+    uid: &'a str,
+    gid: &'a str,
+}
+
+/// One phase's arguments, flag by flag in the order pack gives them; the common flags are
+/// named once here instead of spelled out in every phase.
+struct PhaseArgs<'a> {
+    paths: &'a PhasePaths<'a>,
+    list: Vec<&'a str>,
+}
+
+impl<'a> PhaseArgs<'a> {
+    fn new(paths: &'a PhasePaths<'a>) -> Self {
+        Self {
+            paths,
+            list: Vec::new(),
+        }
+    }
+
+    fn flag(mut self, name: &'a str, value: &'a str) -> Self {
+        self.list.extend([name, value]);
+        self
+    }
+
+    /// A flag whose value is one of the shared paths.
+    fn path(self, name: &'a str, pick: fn(&PhasePaths<'a>) -> &'a str) -> Self {
+        let value = pick(self.paths);
+        self.flag(name, value)
+    }
+
+    fn arg(mut self, value: &'a str) -> Self {
+        self.list.push(value);
+        self
+    }
+
+    /// `-log-level debug`: the detector's log is how detection is reported.
+    fn debug(self) -> Self {
+        self.flag("-log-level", "debug")
+    }
+
+    fn app(self) -> Self {
+        self.path("-app", |paths| paths.app)
+    }
+
+    fn buildpacks(self) -> Self {
+        self.path("-buildpacks", |paths| paths.buildpacks)
+    }
+
+    fn layers(self) -> Self {
+        self.path("-layers", |paths| paths.layers)
+    }
+
+    fn platform(self) -> Self {
+        self.path("-platform", |paths| paths.platform)
+    }
+
+    fn analyzed(self) -> Self {
+        self.path("-analyzed", |paths| paths.analyzed)
+    }
+
+    fn group(self) -> Self {
+        self.path("-group", |paths| paths.group)
+    }
+
+    fn plan(self) -> Self {
+        self.path("-plan", |paths| paths.plan)
+    }
+
+    fn cache(self) -> Self {
+        self.path("-cache-dir", |paths| paths.cache)
+    }
+
+    /// Images in an OCI layout directory instead of a registry or daemon.
+    fn layout(self) -> Self {
+        self.arg("-layout")
+            .path("-layout-dir", |paths| paths.layout_dir)
+    }
+
+    /// The unprivileged build user's ids.
+    fn user(self) -> Self {
+        self.path("-uid", |paths| paths.uid)
+            .path("-gid", |paths| paths.gid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_args_keep_flag_value_pairs_in_order() {
+        let paths = PhasePaths {
+            app: "/w",
+            buildpacks: "/b",
+            layers: "/l",
+            platform: "/p",
+            analyzed: "/l/analyzed.toml",
+            group: "/l/group.toml",
+            plan: "/l/plan.toml",
+            cache: "/c",
+            layout_dir: "/o",
+            uid: "1000",
+            gid: "1001",
+        };
+        let args = PhaseArgs::new(&paths)
+            .debug()
+            .layers()
+            .cache()
+            .layout()
+            .user()
+            .arg("img");
+        assert_eq!(
+            args.list,
+            [
+                "-log-level",
+                "debug",
+                "-layers",
+                "/l",
+                "-cache-dir",
+                "/c",
+                "-layout",
+                "-layout-dir",
+                "/o",
+                "-uid",
+                "1000",
+                "-gid",
+                "1001",
+                "img"
+            ]
+        );
+    }
 }

@@ -288,7 +288,8 @@ mod tests {
         all.extend(layers);
         oci::LayoutImage {
             root: dir.to_path_buf(),
-            config: serde_json::json!({}),
+            config: oci_spec::image::ImageConfiguration::default(),
+            config_json: "{}".to_owned(),
             layers: all,
         }
     }

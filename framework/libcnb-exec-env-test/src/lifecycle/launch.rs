@@ -1,10 +1,9 @@
 //! Launching a process of an exported image with the image's own launcher.
 
 use super::image::{IMAGE_META_DIR, default_process_of, read_image_meta};
-use super::{oci, report, user};
+use super::{oci, user};
 use crate::engine::{EngineError, LaunchRequest, LaunchResult};
 use crate::results::{ProcessReport, TestReport, TestResultsFile};
-use libcnb_exec_env::ExecEnv;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,7 +36,10 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
             && format!("{stdout}{stderr}").contains(&format!("process type {wanted} was not found"))
             && let Some(process) = processes.iter().find(|p| p.r#type == wanted)
         {
-            return Err(not_eligible(process, request.exec_env.as_ref()));
+            return Err(crate::platform::eligibility::not_eligible(
+                process,
+                request.exec_env.as_ref(),
+            ));
         }
     }
     let test = (process_type == "test").then(|| TestReport {
@@ -92,7 +94,7 @@ pub(crate) fn prepare(request: &LaunchRequest) -> Result<Prepared, EngineError> 
                 .collect()
         })
         .unwrap_or_default();
-    let processes = report::processes(
+    let processes = crate::platform::build_metadata::processes(
         labels
             .get("io.buildpacks.build.metadata")
             .map_or("{}", String::as_str),
@@ -235,25 +237,6 @@ pub(super) fn launch_command(
         command.args(args);
     }
     command
-}
-
-pub(crate) fn not_eligible(process: &ProcessReport, exec_env: Option<&ExecEnv>) -> EngineError {
-    let first = process
-        .exec_env
-        .to_list()
-        .and_then(|list| list.into_iter().next())
-        .unwrap_or_default();
-    EngineError::NotEligible {
-        process: process.r#type.clone(),
-        needs: process.exec_env.clone(),
-        first,
-        current: exec_env.cloned().unwrap_or(ExecEnv::Production),
-        unset: if exec_env.is_none() {
-            " (CNB_EXEC_ENV is unset, which means production)"
-        } else {
-            ""
-        },
-    }
 }
 
 pub(super) fn run_with_timeout(

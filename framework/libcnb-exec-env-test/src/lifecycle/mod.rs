@@ -25,7 +25,7 @@ mod image;
 mod launch;
 mod oci;
 mod phases;
-pub(crate) mod report;
+mod report;
 mod user;
 mod workdir;
 
@@ -35,7 +35,6 @@ use crate::results::{BuildReport, EngineKind};
 pub use binaries::{DIR_ENV, LIFECYCLE_VERSION, available, locate};
 pub use build::build;
 pub use launch::launch;
-pub(crate) use launch::not_eligible;
 pub use user::{CREATE_USER_ENV, DEFAULT_USER, USER_ENV};
 
 /// The Platform API the phases run with (the first with `CNB_EXEC_ENV`).

@@ -5,11 +5,12 @@
 //! `layout.ParseRefToPath`: `<layout-dir>/<registry>/<repository>/<tag>`, so `cnb-local/run:latest`
 //! lives in `<layout-dir>/index.docker.io/cnb-local/run/latest`.
 
-// `oci-spec` (issue 15; 0.10, `image` feature) was weighed for the index, manifest and config
-// read below and not taken yet, for lack of time in the change that split this engine;
-// `LayoutImage::read` is the one place that indexes the JSON, so the swap stays local.
+// The index, manifest and config of a layout are read with `oci-spec` (0.10, `image` feature):
+// serde structs that tolerate unknown keys. The run image written below stays `json!`: it is
+// fixed text, not read.
 use crate::engine::{EngineError, Target};
-use serde_json::{Value, json};
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -124,8 +125,10 @@ pub(super) fn write_run_image(
 pub(super) struct LayoutImage {
     /// The layout directory.
     pub(super) root: PathBuf,
-    /// The config blob (`config` holds `Env`, `Entrypoint`, `Labels`, ...).
-    pub(super) config: Value,
+    /// The config blob, parsed (`config` holds `Env`, `Entrypoint`, `Labels`, ...).
+    pub(super) config: ImageConfiguration,
+    /// The config blob as written, kept byte for byte for the launch side.
+    pub(super) config_json: String,
     /// The layers, bottom first.
     pub(super) layers: Vec<Layer>,
 }
@@ -141,14 +144,12 @@ pub(super) struct Layer {
 /// The owner given to every entry an unpack creates (`None`: left to this process).
 pub(super) type Owner = Option<(u32, u32)>;
 
-fn read_json(path: &Path) -> Result<Value, EngineError> {
-    let text =
-        std::fs::read(path).map_err(EngineError::io(format!("cannot read {}", path.display())))?;
-    serde_json::from_slice(&text).map_err(|error| invalid(path, error.to_string()))
+fn read_blob(path: &Path) -> Result<String, EngineError> {
+    std::fs::read_to_string(path)
+        .map_err(EngineError::io(format!("cannot read {}", path.display())))
 }
 
-fn blob_path(root: &Path, digest: Option<&str>) -> Result<PathBuf, EngineError> {
-    let digest = digest.ok_or_else(|| invalid(root, "a descriptor has no digest"))?;
+fn blob_path(root: &Path, digest: &str) -> Result<PathBuf, EngineError> {
     let hex = digest
         .strip_prefix("sha256:")
         .ok_or_else(|| invalid(root, format!("unsupported digest {digest}")))?;
@@ -161,26 +162,38 @@ impl LayoutImage {
     /// # Errors
     /// Missing or malformed files.
     pub(super) fn read(root: &Path) -> Result<Self, EngineError> {
-        let index = read_json(&root.join("index.json"))?;
-        let manifest_digest = index["manifests"][0]["digest"].as_str();
-        let manifest = read_json(&blob_path(root, manifest_digest)?)?;
-        let config = read_json(&blob_path(root, manifest["config"]["digest"].as_str())?)?;
-        let layers = manifest["layers"]
-            .as_array()
-            .ok_or_else(|| invalid(root, "the manifest has no layers"))?
+        let index_path = root.join("index.json");
+        let index = ImageIndex::from_reader(read_blob(&index_path)?.as_bytes())
+            .map_err(|error| invalid(&index_path, error.to_string()))?;
+        let manifest_digest = index
+            .manifests()
+            .first()
+            .ok_or_else(|| invalid(&index_path, "the index lists no manifest"))?
+            .digest()
+            .to_string();
+        let manifest_path = blob_path(root, &manifest_digest)?;
+        let manifest = ImageManifest::from_reader(read_blob(&manifest_path)?.as_bytes())
+            .map_err(|error| invalid(&manifest_path, error.to_string()))?;
+        let config_path = blob_path(root, manifest.config().digest().as_ref())?;
+        let config_json = read_blob(&config_path)?;
+        let config = ImageConfiguration::from_reader(config_json.as_bytes())
+            .map_err(|error| invalid(&config_path, error.to_string()))?;
+        let layers = manifest
+            .layers()
             .iter()
             .map(|layer| {
-                let digest = layer["digest"].as_str();
+                let digest = layer.digest().to_string();
                 Ok(Layer {
-                    blob: blob_path(root, digest)?,
-                    media_type: layer["mediaType"].as_str().unwrap_or_default().to_owned(),
-                    digest: digest.unwrap_or_default().to_owned(),
+                    blob: blob_path(root, &digest)?,
+                    media_type: layer.media_type().to_string(),
+                    digest,
                 })
             })
             .collect::<Result<_, EngineError>>()?;
         Ok(Self {
             root: root.to_path_buf(),
             config,
+            config_json,
             layers,
         })
     }
@@ -188,21 +201,22 @@ impl LayoutImage {
     /// The image labels.
     #[must_use]
     pub(super) fn labels(&self) -> BTreeMap<String, String> {
-        self.config["config"]["Labels"]
-            .as_object()
-            .map(|labels| {
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
+        self.config
+            .config()
+            .as_ref()
+            .and_then(|config| config.labels().as_ref())
+            .map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default()
     }
 
     /// `config.Entrypoint`.
     #[must_use]
     pub(super) fn entrypoint(&self) -> Vec<String> {
-        string_list(&self.config["config"]["Entrypoint"])
+        self.config
+            .config()
+            .as_ref()
+            .and_then(|config| config.entrypoint().clone())
+            .unwrap_or_default()
     }
 
     /// The layers an unpack writes: every one but the run image's first.
@@ -239,18 +253,6 @@ impl Layer {
         };
         unpack_tar(reader, &self.blob, moves, owner)
     }
-}
-
-fn string_list(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Maps an absolute image path onto this machine, or `None` when no prefix matches.
@@ -604,7 +606,7 @@ mod tests {
         let root = write_run_image(dir.path(), &target, 1000, 1000, "/usr/bin:/bin").unwrap();
         let image = LayoutImage::read(&root).unwrap();
         assert_eq!(image.layers.len(), 1);
-        assert_eq!(image.config["os"], "linux");
+        assert_eq!(image.config.os().to_string(), "linux");
         assert_eq!(
             image
                 .labels()
@@ -612,6 +614,15 @@ mod tests {
                 .map(String::as_str),
             Some("debian")
         );
-        assert_eq!(image.config["config"]["User"], "1000:1000");
+        assert_eq!(
+            image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.user().as_deref()),
+            Some("1000:1000")
+        );
+        let reread: serde_json::Value = serde_json::from_str(&image.config_json).unwrap();
+        assert_eq!(reread["config"]["User"], "1000:1000");
     }
 }

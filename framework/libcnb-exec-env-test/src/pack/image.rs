@@ -14,6 +14,7 @@ use crate::pack::tools::Tools;
 use crate::platform::process;
 use crate::results::LayerReport;
 use libcnb_exec_env::ExecEnv;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The cache volume's metadata file.
@@ -50,18 +51,17 @@ impl ImageConfig {
                 finished.stderr.trim()
             )));
         }
-        let value: serde_json::Value = serde_json::from_str(finished.stdout.trim())
-            .map_err(|error| invalid(format!("docker image inspect gave no JSON: {error}")))?;
-        let config = &value["Config"];
+        let inspected: Inspected =
+            serde_json::from_str(finished.stdout.trim()).map_err(|error| {
+                invalid(format!(
+                    "docker image inspect gave no JSON of an image: {error}"
+                ))
+            })?;
+        let config = inspected.config.unwrap_or_default();
         Ok(Self {
-            id: value["Id"].as_str().unwrap_or_default().to_owned(),
-            labels: config["Labels"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
-                .collect(),
-            entrypoint: strings(&config["Entrypoint"]),
+            id: inspected.id,
+            labels: config.labels.unwrap_or_default(),
+            entrypoint: config.entrypoint.unwrap_or_default(),
         })
     }
 
@@ -75,30 +75,74 @@ impl ImageConfig {
     }
 }
 
-fn strings(value: &serde_json::Value) -> Vec<String> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|item| item.as_str().map(str::to_owned))
-        .collect()
+// `docker image inspect` output and the lifecycle's metadata labels, as far as they are read:
+// small serde structs (unknown keys ignored). `oci-spec` does not model Docker's inspect format.
+#[derive(Deserialize)]
+struct Inspected {
+    #[serde(default, rename = "Id")]
+    id: String,
+    #[serde(default, rename = "Config")]
+    config: Option<InspectedConfig>,
+}
+
+#[derive(Default, Deserialize)]
+struct InspectedConfig {
+    #[serde(default, rename = "Labels")]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "Entrypoint")]
+    entrypoint: Option<Vec<String>>,
+}
+
+/// `io.buildpacks.build.metadata` (the group) and `io.buildpacks.lifecycle.metadata` / the cache
+/// metadata (the layers): `{"buildpacks": [...]}`.
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    buildpacks: Option<Vec<MetadataBuildpack>>,
+}
+
+#[derive(Deserialize)]
+struct MetadataBuildpack {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    layers: Option<BTreeMap<String, MetadataLayer>>,
+}
+
+#[derive(Deserialize)]
+struct MetadataLayer {
+    #[serde(default)]
+    sha: String,
+    #[serde(default)]
+    launch: bool,
+    #[serde(default)]
+    build: bool,
+    #[serde(default)]
+    cache: bool,
+    #[serde(default)]
+    data: Option<LayerData>,
+}
+
+#[derive(Deserialize)]
+struct LayerData {
+    #[serde(default, rename = "exec-env")]
+    exec_env: Option<Vec<String>>,
 }
 
 /// The group's buildpack ids, from the `io.buildpacks.build.metadata` label (the composite
 /// carrying the order left out).
 #[must_use]
 pub fn group(build_metadata: &str) -> Vec<String> {
-    serde_json::from_str::<serde_json::Value>(build_metadata)
+    serde_json::from_str::<Metadata>(build_metadata)
         .ok()
-        .and_then(|value| {
-            value["buildpacks"].as_array().map(|list| {
-                list.iter()
-                    .filter_map(|bp| bp["id"].as_str().map(str::to_owned))
-                    .filter(|id| id != ORDER_ID)
-                    .collect()
-            })
-        })
-        .unwrap_or_default()
+        .and_then(|metadata| metadata.buildpacks)
+        .into_iter()
+        .flatten()
+        .filter_map(|bp| bp.id)
+        .filter(|id| id != ORDER_ID)
+        .collect()
 }
 
 /// One layer as the lifecycle recorded it.
@@ -123,27 +167,23 @@ pub type Recorded = BTreeMap<(String, String), RecordedLayer>;
 /// the shape of both the image label and the cache metadata.
 #[must_use]
 pub fn recorded_layers(json: &str) -> Recorded {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
+    let Ok(metadata) = serde_json::from_str::<Metadata>(json) else {
         return Recorded::new();
     };
     let mut layers = Recorded::new();
-    for buildpack in value["buildpacks"].as_array().into_iter().flatten() {
-        let Some(id) = buildpack["key"].as_str() else {
+    for buildpack in metadata.buildpacks.into_iter().flatten() {
+        let Some(id) = buildpack.key else {
             continue;
         };
-        for (name, layer) in buildpack["layers"].as_object().into_iter().flatten() {
-            let flag = |key: &str| layer[key].as_bool().unwrap_or(false);
-            let exec_env = layer["data"]["exec-env"]
-                .as_array()
-                .map(|_| strings(&layer["data"]["exec-env"]));
+        for (name, layer) in buildpack.layers.into_iter().flatten() {
             layers.insert(
-                (id.to_owned(), name.clone()),
+                (id.clone(), name),
                 RecordedLayer {
-                    sha: layer["sha"].as_str().unwrap_or_default().to_owned(),
-                    launch: flag("launch"),
-                    build: flag("build"),
-                    cache: flag("cache"),
-                    exec_env,
+                    sha: layer.sha,
+                    launch: layer.launch,
+                    build: layer.build,
+                    cache: layer.cache,
+                    exec_env: layer.data.and_then(|data| data.exec_env),
                 },
             );
         }

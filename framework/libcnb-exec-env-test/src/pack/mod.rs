@@ -22,8 +22,8 @@ pub mod tools;
 use crate::engine::{
     BuildEngine, BuildRequest, EngineError, LaunchRequest, LaunchResult, Progress,
 };
-use crate::lifecycle::report as lifecycle_report;
 use crate::platform::process;
+use crate::platform::{build_metadata, detector_log, eligibility};
 use crate::results::{BuildReport, EngineKind, Phase, TestReport};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -165,7 +165,7 @@ fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         .iter()
         .find(|phase| phase.phase == Phase::Detect)
         .map_or("", |phase| phase.output.as_str());
-    let detect = lifecycle_report::detect_reports(&request.order, detect_log);
+    let detect = detector_log::detect_reports(&request.order, detect_log);
     if !finished.success() {
         drop(lock);
         return Err(failure(request, &finished, &phases, &detect));
@@ -233,7 +233,7 @@ fn read_build(
         &request.exec_env,
     );
     let default_process = config.default_process();
-    let processes = lifecycle_report::processes(
+    let processes = build_metadata::processes(
         build_metadata,
         default_process.as_deref(),
         Path::new(built.image),
@@ -421,7 +421,7 @@ fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
             .contains(&format!("process type {process_type} was not found"))
         && let Some(process) = processes.iter().find(|p| p.r#type == process_type)
     {
-        return Err(crate::lifecycle::not_eligible(
+        return Err(eligibility::not_eligible(
             process,
             request.exec_env.as_ref(),
         ));
@@ -441,7 +441,7 @@ fn prepare(request: &LaunchRequest) -> Result<Prepared, EngineError> {
     let tools = tools::locate().map_err(unavailable)?;
     let image = image_name(&request.image_dir)?;
     let config = image::ImageConfig::inspect(&tools, &image)?;
-    let processes = lifecycle_report::processes(
+    let processes = build_metadata::processes(
         config
             .labels
             .get("io.buildpacks.build.metadata")

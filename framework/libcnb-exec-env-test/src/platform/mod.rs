@@ -2,8 +2,11 @@
 //!
 //! Engines share nothing with each other; what they have in common lives here.
 
+pub mod build_metadata;
 pub mod build_watch;
 pub mod cache_lock;
+pub mod detector_log;
+pub mod eligibility;
 pub mod layer_toml;
 pub mod log;
 pub mod process;

@@ -1,6 +1,7 @@
 //! Small shell buildpacks written for the rule tests.
 #![allow(dead_code, unreachable_pub)]
 
+use libcnb_exec_env_test::{BuildConfig, BuildpackReference, Engine};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -40,4 +41,17 @@ pub fn app(root: &Path) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("writing a test fixture");
     std::fs::write(dir.join("app.txt"), "hello\n").expect("writing a test fixture");
     dir
+}
+
+/// A build of `app` with the packaged buildpacks `bps`, in order, under `engine`.
+pub fn config(app: &Path, bps: &[&Path], engine: Engine) -> BuildConfig {
+    let mut config = BuildConfig::new(app);
+    config
+        .buildpacks(
+            bps.iter()
+                .map(|dir| BuildpackReference::Packaged(dir.to_path_buf()))
+                .collect::<Vec<_>>(),
+        )
+        .engine(engine);
+    config
 }

@@ -17,9 +17,12 @@
 //! (the lifecycle does not apply them yet: its group type has no such field).
 
 use crate::exec_env::{ExecEnvError, ExecEnvSelector};
+use crate::toml_text::{take_key, value_text};
 use libcnb::data::buildpack::{BuildpackApi, ComponentBuildpackDescriptor};
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// Buildpack API versions this framework runs: 0.10 and 0.11 (nothing a Rust buildpack notices
 /// changed) and 0.12 (execution environments).
@@ -38,6 +41,10 @@ pub enum DeclarationForm {
 }
 
 /// A `buildpack.toml`, read tolerantly.
+///
+/// `stripped` is the rest of the document: a [`toml::Table`] by default (what tools inspect), or
+/// libcnb's typed descriptor when read with [`BuildpackToml::parse_as`] (what the runtime needs:
+/// one pass of `toml`'s deserializer, no second one through `toml::Value`).
 ///
 /// ```
 /// use libcnb_exec_env::internal::descriptor::{BuildpackToml, DeclarationForm};
@@ -62,7 +69,7 @@ pub enum DeclarationForm {
 /// assert_eq!(libcnb.buildpack.id.as_str(), "example/test-report");
 /// ```
 #[derive(Clone, Debug)]
-pub struct BuildpackToml {
+pub struct BuildpackToml<D = toml::Table> {
     /// The file it was read from.
     pub path: PathBuf,
     /// The `api` value, major and minor.
@@ -74,9 +81,8 @@ pub struct BuildpackToml {
     /// For composites: the `exec-env` of each `[[order]]`'s `[[order.group]]` entries, in order.
     pub order_exec_env: Vec<Vec<ExecEnvSelector>>,
     /// The document without the `exec-env` keys: what `libcnb-data` accepts.
-    pub stripped: toml::Table,
+    pub stripped: D,
 }
-
 /// Why a `buildpack.toml` cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DescriptorError {
@@ -156,12 +162,7 @@ impl BuildpackToml {
     /// # Errors
     /// See [`DescriptorError`].
     pub fn read(path: impl AsRef<Path>) -> Result<Self, DescriptorError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|error| DescriptorError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
-        Self::parse(&text, path)
+        Self::read_as(path)
     }
 
     /// Parses the text of a `buildpack.toml`; `path` is used in errors.
@@ -169,42 +170,97 @@ impl BuildpackToml {
     /// # Errors
     /// See [`DescriptorError`].
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self, DescriptorError> {
-        let path = path.as_ref().to_path_buf();
-        let mut table: toml::Table =
-            toml::from_str(text).map_err(|error| DescriptorError::Toml {
-                path: path.clone(),
+        Self::parse_as(text, path)
+    }
+
+    /// The `libcnb-data` view of the document, without the `exec-env` keys.
+    ///
+    /// # Errors
+    /// [`DescriptorError::Libcnb`] when `libcnb-data` rejects the rest of the document.
+    pub fn component<M: DeserializeOwned>(
+        &self,
+    ) -> Result<ComponentBuildpackDescriptor<M>, DescriptorError> {
+        self.stripped
+            .clone()
+            .try_into()
+            .map_err(|error| DescriptorError::Libcnb {
+                path: self.path.clone(),
                 error,
-            })?;
-        let api = parse_api(&table, &path)?;
+            })
+    }
+}
+
+impl<D: DeserializeOwned> BuildpackToml<D> {
+    /// Reads a `buildpack.toml` with the rest of the document as `D`.
+    ///
+    /// # Errors
+    /// See [`DescriptorError`].
+    pub fn read_as(path: impl AsRef<Path>) -> Result<Self, DescriptorError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| DescriptorError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Self::parse_as(&text, path)
+    }
+
+    /// Parses a `buildpack.toml` with the rest of the document as `D`, such as libcnb's
+    /// `ComponentBuildpackDescriptor`; `path` is used in errors.
+    ///
+    /// ```
+    /// use libcnb::data::buildpack::ComponentBuildpackDescriptor;
+    /// use libcnb_exec_env::internal::descriptor::BuildpackToml;
+    ///
+    /// let text = "api = \"0.12\"\n[buildpack]\nid = \"a/b\"\nversion = \"1.0.0\"\nexec-env = [\"test\"]\n";
+    /// let parsed: BuildpackToml<ComponentBuildpackDescriptor> =
+    ///     BuildpackToml::parse_as(text, "buildpack.toml").unwrap();
+    /// assert_eq!(parsed.stripped.buildpack.id.as_str(), "a/b");
+    /// ```
+    ///
+    /// # Errors
+    /// See [`DescriptorError`]; [`DescriptorError::Libcnb`] when `D` rejects the rest.
+    pub fn parse_as(text: &str, path: impl AsRef<Path>) -> Result<Self, DescriptorError> {
+        let path = path.as_ref().to_path_buf();
+        let mut root = DeTable::parse(text).map_err(|error| DescriptorError::Toml {
+            path: path.clone(),
+            error,
+        })?;
+        let table = root.get_mut();
+        let api = parse_api(table, &path)?;
 
         let (exec_env, declaration_form) = match table
             .get_mut("buildpack")
-            .and_then(toml::Value::as_table_mut)
-            .and_then(|buildpack| buildpack.remove("exec-env"))
+            .and_then(|value| as_table_mut(value.get_mut()))
+            .and_then(|buildpack| take_key(buildpack, "exec-env"))
         {
             None => (ExecEnvSelector::All, None),
             Some(value) => {
-                let (selector, form) = parse_declaration(&value, &path)?;
+                let (selector, form) = parse_declaration(value.get_ref(), &path)?;
                 (selector, Some(form))
             }
         };
 
         let mut order_exec_env = Vec::new();
-        if let Some(orders) = table.get_mut("order").and_then(toml::Value::as_array_mut) {
+        if let Some(DeValue::Array(orders)) = table.get_mut("order").map(Spanned::get_mut) {
             for (order_index, order) in orders.iter_mut().enumerate() {
                 let mut selectors = Vec::new();
-                let groups = order
-                    .as_table_mut()
+                let groups = as_table_mut(order.get_mut())
                     .and_then(|order| order.get_mut("group"))
-                    .and_then(toml::Value::as_array_mut);
-                for (group_index, entry) in groups.into_iter().flatten().enumerate() {
+                    .and_then(|groups| match groups.get_mut() {
+                        DeValue::Array(groups) => Some(groups),
+                        _ => None,
+                    });
+                for (group_index, entry) in groups
+                    .into_iter()
+                    .flat_map(|groups| groups.iter_mut())
+                    .enumerate()
+                {
                     let key = format!("order[{order_index}].group[{group_index}].exec-env");
-                    let selector = match entry
-                        .as_table_mut()
-                        .and_then(|entry| entry.remove("exec-env"))
+                    let selector = match as_table_mut(entry.get_mut())
+                        .and_then(|entry| take_key(entry, "exec-env"))
                     {
                         None => ExecEnvSelector::All,
-                        Some(value) => parse_string_list(&value, &path, &key)?,
+                        Some(value) => parse_string_list(value.get_ref(), &path, &key)?,
                     };
                     selectors.push(selector);
                 }
@@ -212,16 +268,26 @@ impl BuildpackToml {
             }
         }
 
+        let stripped =
+            D::deserialize(toml::de::Deserializer::from(root)).map_err(|mut error| {
+                error.set_input(Some(text));
+                DescriptorError::Libcnb {
+                    path: path.clone(),
+                    error,
+                }
+            })?;
         Ok(Self {
             path,
             api,
             exec_env,
             declaration_form,
             order_exec_env,
-            stripped: table,
+            stripped,
         })
     }
+}
 
+impl<D> BuildpackToml<D> {
     /// The `api` value as written in `major.minor` form.
     #[must_use]
     pub fn api_string(&self) -> String {
@@ -240,22 +306,6 @@ impl BuildpackToml {
         SUPPORTED_APIS.contains(&self.api)
     }
 
-    /// The `libcnb-data` view of the document, without the `exec-env` keys.
-    ///
-    /// # Errors
-    /// [`DescriptorError::Libcnb`] when `libcnb-data` rejects the rest of the document.
-    pub fn component<M: DeserializeOwned>(
-        &self,
-    ) -> Result<ComponentBuildpackDescriptor<M>, DescriptorError> {
-        self.stripped
-            .clone()
-            .try_into()
-            .map_err(|error| DescriptorError::Libcnb {
-                path: self.path.clone(),
-                error,
-            })
-    }
-
     /// The `api` as `libcnb-data`'s type.
     #[must_use]
     pub fn libcnb_api(&self) -> BuildpackApi {
@@ -266,13 +316,25 @@ impl BuildpackToml {
     }
 }
 
-fn parse_api(table: &toml::Table, path: &Path) -> Result<(u64, u64), DescriptorError> {
-    let value = match table.get("api") {
-        Some(toml::Value::String(value)) => value,
-        other => {
+fn as_table_mut<'a, 'i>(value: &'a mut DeValue<'i>) -> Option<&'a mut DeTable<'i>> {
+    match value {
+        DeValue::Table(table) => Some(table),
+        _ => None,
+    }
+}
+
+/// What a key holds, as TOML, for an error message.
+fn found(value: Option<&Spanned<DeValue<'_>>>) -> String {
+    value.map_or_else(|| "nothing".to_owned(), |value| value_text(value.get_ref()))
+}
+
+fn parse_api(table: &DeTable<'_>, path: &Path) -> Result<(u64, u64), DescriptorError> {
+    let value = match table.get("api").map(Spanned::get_ref) {
+        Some(DeValue::String(value)) => value.to_string(),
+        _ => {
             return Err(DescriptorError::MissingApi {
                 path: path.to_path_buf(),
-                found: other.map_or_else(|| "nothing".to_owned(), ToString::to_string),
+                found: found(table.get("api")),
             });
         }
     };
@@ -280,7 +342,7 @@ fn parse_api(table: &toml::Table, path: &Path) -> Result<(u64, u64), DescriptorE
         path: path.to_path_buf(),
         value: value.clone(),
     };
-    let (major, minor) = value.split_once('.').unwrap_or((value, "0"));
+    let (major, minor) = value.split_once('.').unwrap_or((&value, "0"));
     let api = (
         major.parse::<u64>().map_err(|_| unsupported())?,
         minor.parse::<u64>().map_err(|_| unsupported())?,
@@ -293,29 +355,37 @@ fn parse_api(table: &toml::Table, path: &Path) -> Result<(u64, u64), DescriptorE
 }
 
 fn parse_declaration(
-    value: &toml::Value,
+    value: &DeValue<'_>,
     path: &Path,
 ) -> Result<(ExecEnvSelector, DeclarationForm), DescriptorError> {
     const KEY: &str = "buildpack.exec-env";
-    let is_tables = value
-        .as_array()
-        .is_some_and(|items| !items.is_empty() && items.iter().all(toml::Value::is_table));
-    if !is_tables {
-        return Ok((
-            parse_string_list(value, path, KEY)?,
-            DeclarationForm::StringList,
-        ));
-    }
+    let tables = match value {
+        DeValue::Array(items)
+            if !items.is_empty() && items.iter().all(|item| item.get_ref().is_table()) =>
+        {
+            items
+        }
+        _ => {
+            return Ok((
+                parse_string_list(value, path, KEY)?,
+                DeclarationForm::StringList,
+            ));
+        }
+    };
     let mut names = Vec::new();
-    for (index, item) in value.as_array().into_iter().flatten().enumerate() {
-        match item.get("name") {
-            Some(toml::Value::String(name)) => names.push(name.clone()),
-            other => {
+    for (index, item) in tables.iter().enumerate() {
+        let name = item
+            .get_ref()
+            .as_table()
+            .and_then(|table| table.get("name"));
+        match name.map(Spanned::get_ref) {
+            Some(DeValue::String(name)) => names.push(name.to_string()),
+            _ => {
                 return Err(DescriptorError::WrongType {
                     path: path.to_path_buf(),
                     key: format!("{KEY}[{index}].name"),
                     expected: "a string",
-                    found: other.map_or_else(|| "nothing".to_owned(), ToString::to_string),
+                    found: found(name),
                 });
             }
         }
@@ -330,7 +400,7 @@ fn parse_declaration(
 }
 
 fn parse_string_list(
-    value: &toml::Value,
+    value: &DeValue<'_>,
     path: &Path,
     key: &str,
 ) -> Result<ExecEnvSelector, DescriptorError> {
@@ -338,12 +408,14 @@ fn parse_string_list(
         path: path.to_path_buf(),
         key: key.to_owned(),
         expected: "a list of strings such as [\"test\"]",
-        found: value.to_string(),
+        found: value_text(value),
     };
-    let items = value.as_array().ok_or_else(wrong_type)?;
+    let DeValue::Array(items) = value else {
+        return Err(wrong_type());
+    };
     let names = items
         .iter()
-        .map(|item| item.as_str().ok_or_else(wrong_type))
+        .map(|item| item.get_ref().as_str().ok_or_else(wrong_type))
         .collect::<Result<Vec<_>, _>>()?;
     ExecEnvSelector::from_names(names).map_err(|error| DescriptorError::InvalidExecEnv {
         path: path.to_path_buf(),
