@@ -3,6 +3,8 @@
 //! written again, and the cache stays sound when a build fails half way or a launch writes into
 //! the image. Shell buildpacks written for the tests; no Docker, no network.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use libcnb_exec_env::ExecEnv;
@@ -63,9 +65,7 @@ impl Fixture {
     }
 
     fn cached(&self, layer_file: &str) -> PathBuf {
-        self.cache
-            .join("builtin/layers/t_cache")
-            .join(layer_file)
+        self.cache.join("builtin/layers/t_cache").join(layer_file)
     }
 }
 
@@ -103,7 +103,11 @@ fn an_unchanged_rebuild_leaves_the_cached_files_alone() {
         assert_eq!(now, image_big, "the image's deps/big was copied again");
         assert_ne!(now.0, big.0, "image and cache share an inode");
     });
-    assert_eq!(stamp(&fx.cached("deps/big")), big, "deps/big was written again");
+    assert_eq!(
+        stamp(&fx.cached("deps/big")),
+        big,
+        "deps/big was written again"
+    );
     assert_eq!(stamp(&fx.cached("gems-test/file")), gems);
     // What the build rewrote (env/) reached the cache.
     assert!(fx.cached("deps/env/VAR.override").is_file());
@@ -137,13 +141,17 @@ fn a_modified_layer_is_saved_again() {
     let fx = Fixture::new();
     let runner = LocalRunner::default();
     runner.build(fx.config(ExecEnv::Test), |_| {});
-    runner.build(fx.config(ExecEnv::Test).platform_env("MODIFY", "1"), |ctx| {
-        assert!(
-            ctx.build_output.contains("Adding cache layer 't/cache:deps'"),
-            "{}",
-            ctx.build_output
-        );
-    });
+    runner.build(
+        fx.config(ExecEnv::Test).platform_env("MODIFY", "1"),
+        |ctx| {
+            assert!(
+                ctx.build_output
+                    .contains("Adding cache layer 't/cache:deps'"),
+                "{}",
+                ctx.build_output
+            );
+        },
+    );
     let cached = std::fs::read_to_string(fx.cached("deps/big")).unwrap();
     assert!(cached.ends_with("more\n"), "the cache kept the old file");
     // The next build restores the modified layer (its digest matches what was saved).

@@ -234,13 +234,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
 
     header(&mut log, Phase::Export);
     let exported = exporter::export(
-        request,
-        &workspace,
-        &detected,
-        &built,
-        &restored,
-        &mut cache,
-        &mut log,
+        request, &workspace, &detected, &built, &restored, &mut cache, &mut log,
     )?;
     phases.push(PhaseOutput {
         phase: Phase::Export,

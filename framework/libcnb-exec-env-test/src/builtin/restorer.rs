@@ -29,11 +29,11 @@
 //! cannot change the cache.
 
 use super::{Log, escape_id, remove_path};
+use crate::engine::{EngineError, GroupEntry};
+use crate::platform::layer_toml::CachedLayer;
 use crate::platform::tree_stat::{
     Changes, Snapshot, copy_dir_keeping_times, move_tree, sync_changes,
 };
-use crate::engine::{EngineError, GroupEntry};
-use crate::platform::layer_toml::CachedLayer;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -269,10 +269,7 @@ enum Save {
     /// The cache's copy is the layer as it still is: nothing to do.
     Keep { digest: String },
     /// The cache's copy gets the entries the build changed.
-    Sync {
-        changes: Changes,
-        after: Snapshot,
-    },
+    Sync { changes: Changes, after: Snapshot },
     /// The layer moves into the cache (not in the image).
     Move { after: Snapshot },
     /// The layer is copied into the cache (it stays in the image too).
@@ -573,7 +570,8 @@ impl Cache {
             let from = layers_dir.join(escape_id(id));
             let to_dir = self.root.join("layers").join(escape_id(id));
             let target = to_dir.join(name);
-            let failed = |what: &str| EngineError::io(format!("cannot cache layer {id}:{name} ({what})"));
+            let failed =
+                |what: &str| EngineError::io(format!("cannot cache layer {id}:{name} ({what})"));
             std::fs::create_dir_all(&to_dir).map_err(failed("create dir"))?;
             let digest = match plan {
                 Save::Keep { digest } => {

@@ -300,10 +300,7 @@ mod tests {
         assert_eq!(changes.removed, [PathBuf::from("link")]);
         assert_eq!(
             changes.written,
-            [
-                PathBuf::from("env/VAR.override"),
-                PathBuf::from("x/new")
-            ]
+            [PathBuf::from("env/VAR.override"), PathBuf::from("x/new")]
         );
         // Syncing the copy with those changes makes it match again, by digest.
         sync_changes(&moved, &copy, &changes, &after).unwrap();
