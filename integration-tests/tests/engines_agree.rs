@@ -1,7 +1,11 @@
 //! Differential tests: the same small shell buildpacks, built and launched by the built-in engine
 //! and by the real CNB lifecycle, must give the same observable results (detect outcome per
 //! buildpack, group, plan, layers with types/state/exec-env, processes, default process, labels,
-//! launch exit codes and output).
+//! launch exit codes and output), and fail alike (exit code, failing phase, failing buildpack).
+//!
+//! Layer states are checked against what each engine really did, read from its own restorer
+//! and exporter output (files restored from the cache, layer in the image, layer in the cache),
+//! and those deeds must be the same under both engines.
 //!
 //! Differences that are lifecycle behaviour the built-in engine does not copy are listed in
 //! `docs/lifecycle-engine.md` ("Quirks"); the comparison below leaves out only the image labels
@@ -280,6 +284,151 @@ fn assert_agree(builtin: &BuildReport, lifecycle: &BuildReport) {
     assert_eq!(labels(builtin), labels(lifecycle), "labels");
 }
 
+/// What an engine did to one layer, read from its own phase output (the lifecycle's restorer
+/// and exporter lines, which the built-in engine writes the same way), not from its report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Done {
+    /// `Restoring data for "<bp>:<layer>" from cache`: its files came back from the cache.
+    data_restored: bool,
+    /// `Adding layer` / `Reusing layer`: it is in the image.
+    in_image: bool,
+    /// `Adding cache layer` / `Reusing cache layer`: it is in the cache after the build.
+    cached: bool,
+}
+
+/// [`Done`] per `<bp>:<layer>`, from a build's output.
+fn what_was_done(output: &str) -> std::collections::BTreeMap<String, Done> {
+    let mut done: std::collections::BTreeMap<String, Done> = std::collections::BTreeMap::new();
+    let quoted = |rest: &str, quote: char| -> Option<String> {
+        let rest = rest.strip_prefix(quote)?;
+        Some(rest[..rest.find(quote)?].to_owned())
+    };
+    for line in output.lines() {
+        // The lifecycle's lines may carry a log-level prefix.
+        let line = line.trim();
+        let line = line
+            .find("Restoring data for ")
+            .or_else(|| line.find("Adding "))
+            .or_else(|| line.find("Reusing "))
+            .map_or(line, |at| &line[at..]);
+        if let Some(rest) = line.strip_prefix("Restoring data for ")
+            && rest.ends_with(" from cache")
+            && let Some(layer) = quoted(rest, '"')
+        {
+            done.entry(layer).or_default().data_restored = true;
+        } else if let Some(rest) = line
+            .strip_prefix("Adding cache layer ")
+            .or_else(|| line.strip_prefix("Reusing cache layer "))
+            && let Some(layer) = quoted(rest, '\'')
+        {
+            done.entry(layer).or_default().cached = true;
+        } else if let Some(rest) = line
+            .strip_prefix("Adding layer ")
+            .or_else(|| line.strip_prefix("Reusing layer "))
+            && let Some(layer) = quoted(rest, '\'')
+        {
+            done.entry(layer).or_default().in_image = true;
+        }
+    }
+    // The lifecycle's own layers (launcher, config, process types, SBOM) are not buildpacks'.
+    done.retain(|layer, _| !layer.starts_with("buildpacksio/lifecycle:"));
+    done
+}
+
+/// Each layer's reported state must be what the engine's own evidence shows, and both engines
+/// must have done the same to every layer: restored its files from the cache or not, put it in
+/// the image or not, kept it in the cache or not.
+fn assert_layers_done_alike(
+    builtin: &BuildReport,
+    builtin_output: &str,
+    lifecycle: &BuildReport,
+    lifecycle_output: &str,
+) {
+    use libcnb_exec_env_test::LayerState;
+    let b = what_was_done(builtin_output);
+    let l = what_was_done(lifecycle_output);
+    for (engine, report, done, output) in [
+        ("builtin", builtin, &b, builtin_output),
+        ("lifecycle", lifecycle, &l, lifecycle_output),
+    ] {
+        for layer in &report.layers {
+            let key = format!("{}:{}", layer.buildpack_id, layer.name);
+            let did = done.get(&key).cloned().unwrap_or_default();
+            let consistent = match layer.state {
+                // Kept for another environment: back from the cache, into the cache again,
+                // not in the image.
+                LayerState::Retained => did.data_restored && did.cached && !did.in_image,
+                // Back from the cache, or (a launch layer without a directory) from the image.
+                LayerState::Restored => did.data_restored || did.in_image,
+                LayerState::Created => true,
+                LayerState::Ignored => !did.cached && !did.in_image,
+            };
+            assert!(
+                consistent,
+                "{engine}: layer {key} reported {:?} but the engine did {did:?}\n{output}",
+                layer.state
+            );
+            assert_eq!(
+                did.in_image, layer.launch,
+                "{engine}: layer {key} launch = {} but in the image: {}\n{output}",
+                layer.launch, did.in_image
+            );
+        }
+    }
+    assert_eq!(
+        b, l,
+        "what each engine did to the layers (builtin, then lifecycle)"
+    );
+}
+
+/// What a failed build tells a script: the exit code the lifecycle gives it, the failing phase,
+/// and the buildpack that failed it (when one did).
+#[derive(Debug, PartialEq, Eq)]
+struct Failure {
+    exit_code: i32,
+    phase: String,
+    buildpack: Option<String>,
+}
+
+fn failure(error: &EngineError) -> Failure {
+    let (phase, buildpack) = match error {
+        EngineError::DetectFailed { .. } => ("detect".to_owned(), None),
+        EngineError::BuildpackFailed { buildpack_id, .. }
+        | EngineError::InvalidBuildpackOutput { buildpack_id, .. } => {
+            ("build".to_owned(), Some(buildpack_id.clone()))
+        }
+        EngineError::PhaseFailed { phase, .. } => (phase.clone(), None),
+        other => (format!("none (not a phase failure: {other})"), None),
+    };
+    Failure {
+        exit_code: error.exit_code(),
+        phase,
+        buildpack,
+    }
+}
+
+/// Both builds must fail alike (exit code, phase, buildpack); returns that failure.
+fn assert_failures_agree(
+    builtin: Result<TestContext<'_>, EngineError>,
+    lifecycle: Result<TestContext<'_>, EngineError>,
+) -> Failure {
+    match (builtin, lifecycle) {
+        (Err(b), Err(l)) => {
+            let (fb, fl) = (failure(&b), failure(&l));
+            assert_eq!(
+                fb, fl,
+                "failures differ (builtin, then lifecycle)\nbuiltin: {b}\nlifecycle: {l}"
+            );
+            fl
+        }
+        (b, l) => panic!(
+            "both builds must fail: builtin {:?}, lifecycle {:?}",
+            b.map(|ctx| ctx.build_output),
+            l.map(|ctx| ctx.build_output)
+        ),
+    }
+}
+
 /// Launches the same process with both engines; the results must agree.
 fn assert_launches_agree(
     builtin: &TestContext<'_>,
@@ -341,6 +490,7 @@ fn test_build_agrees() {
     let l = build(&runner, Engine::Lifecycle, &root.0, ExecEnv::Test, &cache_l);
     assert!(l.pack_stdout.contains("===> EXPORT"), "{}", l.pack_stdout);
     assert_agree(&b.report, &l.report);
+    assert_layers_done_alike(&b.report, &b.build_output, &l.report, &l.build_output);
 
     assert_eq!(
         l.report.group,
@@ -469,6 +619,7 @@ fn test_production_test_cache_agrees() {
         let b = build(&runner, Engine::Builtin, &root.0, env.clone(), &cache_b);
         let l = build(&runner, Engine::Lifecycle, &root.0, env.clone(), &cache_l);
         assert_agree(&b.report, &l.report);
+        assert_layers_done_alike(&b.report, &b.build_output, &l.report, &l.build_output);
         let state = |name: &str| l.report.layer("agree/envy", name).map(|layer| layer.state);
         let runtime = l
             .report
@@ -566,15 +717,16 @@ fn detect_errors_and_failures_agree() {
         "#!/bin/sh\necho broken >&2\nexit 7\n",
         PASS,
     );
-    for bps in [vec![fails.clone()], vec![errors.clone()]] {
+    for (bps, code) in [(vec![fails.clone()], 20), (vec![errors.clone()], 21)] {
         let (b, l) = build_both(&runner, &root.0, &bps, &ExecEnv::Production);
-        let (Err(b), Err(l)) = (b, l) else {
-            panic!("both engines must fail detection");
-        };
-        assert!(
-            matches!(b, EngineError::DetectFailed { .. })
-                && matches!(l, EngineError::DetectFailed { .. }),
-            "builtin: {b}\nlifecycle: {l}"
+        let failed = assert_failures_agree(b, l);
+        assert_eq!(
+            failed,
+            Failure {
+                exit_code: code,
+                phase: "detect".to_owned(),
+                buildpack: None
+            }
         );
     }
 }
@@ -626,11 +778,9 @@ fn two_default_processes_for_different_envs_fail_under_both() {
         "#!/bin/sh\ncat > \"$CNB_LAYERS_DIR/launch.toml\" <<EOF\n[[processes]]\ntype = \"web\"\ncommand = [\"echo\", \"web\"]\nexec-env = [\"production\"]\ndefault = true\n\n[[processes]]\ntype = \"test\"\ncommand = [\"echo\", \"test\"]\nexec-env = [\"test\"]\ndefault = true\nEOF\n",
     );
     let (b, l) = build_both(&runner, &root.0, &[two], &ExecEnv::Test);
-    assert!(l.is_err(), "the lifecycle refuses two defaults");
-    assert!(
-        b.is_err(),
-        "the built-in engine must refuse two defaults too"
-    );
+    let failed = assert_failures_agree(b, l);
+    assert_eq!(failed.phase, "build");
+    assert_eq!(failed.buildpack.as_deref(), Some("agree/two"));
 }
 
 #[test]
@@ -696,6 +846,7 @@ fn launch_layer_kept_from_the_previous_image() {
     assert_eq!(l.launch(LaunchConfig::new()).stdout, "static v1\n");
     let b = b.unwrap_or_else(|e| panic!("the built-in engine must reuse it too: {e}"));
     assert_agree(&b.report, &l.report);
+    assert_layers_done_alike(&b.report, &b.build_output, &l.report, &l.build_output);
 }
 
 #[test]
@@ -724,6 +875,7 @@ fn restored_layers_left_alone_and_working_dirs_agree() {
         );
         let (b, l) = (b.unwrap(), l.unwrap());
         assert_agree(&b.report, &l.report);
+        assert_layers_done_alike(&b.report, &b.build_output, &l.report, &l.build_output);
         let run = assert_launches_agree(&b, &l, &LaunchConfig::new());
         assert_eq!(run.stdout, "inside\n");
     }
@@ -765,6 +917,58 @@ EOF
     assert_agree(&b.report, &l.report);
     let run = assert_launches_agree(&b, &l, &LaunchConfig::new());
     assert_eq!(run.stdout, "runtime file\nbuild layer absent\n");
+}
+
+#[test]
+fn build_failures_agree() {
+    if !lifecycle_installed() {
+        return;
+    }
+    let root = Scratch::new("failures");
+    let runner = LocalRunner::default();
+    let first = buildpack(
+        &root.0,
+        "first",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/first\"\nversion = \"1.0.0\"\n",
+        PASS,
+        "#!/bin/sh\necho first builds\n",
+    );
+    // `bin/build` exits 7 in the second buildpack of the group: exit 51, build phase, that
+    // buildpack.
+    let exits = buildpack(
+        &root.0,
+        "exits",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/exits\"\nversion = \"1.0.0\"\n",
+        PASS,
+        "#!/bin/sh\necho about to fail\nexit 7\n",
+    );
+    let (b, l) = build_both(&runner, &root.0, &[first.clone(), exits], &ExecEnv::Test);
+    assert_eq!(
+        assert_failures_agree(b, l),
+        Failure {
+            exit_code: 51,
+            phase: "build".to_owned(),
+            buildpack: Some("agree/exits".to_owned())
+        }
+    );
+    // A `<layer>.toml` with its types at the top level: `bin/build` exits 0, the lifecycle's
+    // builder refuses the output (exit 52).
+    let bad_toml = buildpack(
+        &root.0,
+        "bad-toml",
+        "api = \"0.12\"\n[buildpack]\nid = \"agree/bad-toml\"\nversion = \"1.0.0\"\n",
+        PASS,
+        "#!/bin/sh\nmkdir -p \"$CNB_LAYERS_DIR/l\"\nprintf 'launch = true\\n' > \"$CNB_LAYERS_DIR/l.toml\"\n",
+    );
+    let (b, l) = build_both(&runner, &root.0, &[first, bad_toml], &ExecEnv::Test);
+    assert_eq!(
+        assert_failures_agree(b, l),
+        Failure {
+            exit_code: 52,
+            phase: "build".to_owned(),
+            buildpack: Some("agree/bad-toml".to_owned())
+        }
+    );
 }
 
 /// Removes the pack engine's image and cache volume of a cache directory when dropped.

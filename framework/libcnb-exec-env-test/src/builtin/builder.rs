@@ -28,6 +28,8 @@ pub(crate) struct BuiltLayer {
     pub(crate) types: CachedLayer,
     pub(crate) exec_env: Option<Vec<String>>,
     pub(crate) state: LayerState,
+    /// A `launch = true` layer without a directory, given the previous image's.
+    pub(crate) reused_from_image: bool,
 }
 
 /// What one buildpack declared.
@@ -297,6 +299,7 @@ fn process_layers(
                 types,
                 exec_env,
                 state: LayerState::Ignored,
+                reused_from_image: false,
             });
             continue;
         } else if types.launch && !dir.is_dir() {
@@ -319,6 +322,7 @@ fn process_layers(
                 types,
                 exec_env,
                 state: LayerState::Restored,
+                reused_from_image: true,
             });
             continue;
         }
@@ -336,6 +340,7 @@ fn process_layers(
             types,
             exec_env,
             state,
+            reused_from_image: false,
         });
     }
     Ok(layers)

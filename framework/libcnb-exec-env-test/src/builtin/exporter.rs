@@ -11,7 +11,7 @@
 
 use super::builder::Built;
 use super::detector::Detected;
-use super::restorer::Cache;
+use super::restorer::{Cache, RestoredLayer, Source};
 use super::{Log, Workspace, escape_id, remove_path};
 use crate::engine::{BuildRequest, EngineError};
 use crate::results::{LayerReport, ProcessReport};
@@ -88,7 +88,8 @@ pub(crate) fn export(
     workspace: &Workspace,
     detected: &Detected,
     built: &Built,
-    cache: &Cache,
+    restored: &[RestoredLayer],
+    cache: &mut Cache,
     log: &mut Log,
 ) -> Result<Exported, EngineError> {
     // Cache first: it needs the cache-only layers that the image drops.
@@ -103,7 +104,7 @@ pub(crate) fn export(
             )
         })
         .collect();
-    cache.save(&cached, &workspace.layers_dir, log)?;
+    let unchanged = cache.save(&cached, restored, &workspace.layers_dir, log)?;
 
     // Processes, merged by lifecycle rules.
     let mut by_type: BTreeMap<String, ImageProcess> = BTreeMap::new();
@@ -190,9 +191,19 @@ pub(crate) fn export(
         )))?;
     }
     for layer in built.layers.iter().filter(|layer| layer.types.launch) {
+        // The image keeps the previous image's copy: one the restorer moved from it and the
+        // build left unchanged, or one reused for a layer without a directory.
+        let key = (layer.buildpack_id.clone(), layer.name.clone());
+        let from_image = restored
+            .iter()
+            .any(|r| r.buildpack_id == key.0 && r.name == key.1 && r.source == Source::Image);
+        let reused = (from_image && unchanged.contains(&key))
+            || (layer.reused_from_image && layer.state == crate::results::LayerState::Restored);
         log.line(&format!(
-            "Adding layer '{}:{}'",
-            layer.buildpack_id, layer.name
+            "{} layer '{}:{}'",
+            if reused { "Reusing" } else { "Adding" },
+            layer.buildpack_id,
+            layer.name
         ));
     }
     let config_dir = workspace.layers_dir.join("config");

@@ -205,11 +205,16 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     });
 
     header(&mut log, Phase::Restore);
-    let cache = restorer::Cache::open(&request.cache_dir, &mut log);
+    let mut cache = restorer::Cache::open(&request.cache_dir, &mut log);
     if let Some(previous) = &workspace.previous {
         previous.restore_metadata(&detected.group, &workspace.layers_dir, &cache, &mut log)?;
     }
-    let restored = cache.restore(&detected.group, &workspace.layers_dir, &mut log)?;
+    let restored = cache.restore(
+        &detected.group,
+        &workspace.layers_dir,
+        workspace.previous.as_ref(),
+        &mut log,
+    )?;
     phases.push(PhaseOutput {
         phase: Phase::Restore,
         output: log.take(),
@@ -239,7 +244,9 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     });
 
     header(&mut log, Phase::Export);
-    let exported = exporter::export(request, &workspace, &detected, &built, &cache, &mut log)?;
+    let exported = exporter::export(
+        request, &workspace, &detected, &built, &restored, &mut cache, &mut log,
+    )?;
     phases.push(PhaseOutput {
         phase: Phase::Export,
         output: log.take(),

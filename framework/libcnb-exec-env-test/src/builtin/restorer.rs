@@ -15,20 +15,30 @@
 //! cache directory.
 //!
 //! Like the lifecycle, which checks every cached layer's content digest before restoring it,
-//! `metadata.toml` records a digest of each cached layer's tree (paths, types, modes, sizes,
-//! symlink targets; see [`tree_digest`]). A layer whose files no longer match (truncated,
-//! removed, added) is not restored, so the buildpack builds it again instead of trusting
-//! broken files. Contents are not hashed (that would cost a full read of every cached layer per
-//! build): a same-size corruption inside a file is not detected here, the lifecycle catches it.
+//! `metadata.toml` records a digest of each cached layer's tree: paths, types, modes, sizes and
+//! modification times of files, symlink targets ([`Snapshot::digest`]). A layer whose files no
+//! longer match (truncated, rewritten, removed, added) is not restored, so the buildpack builds
+//! it again instead of trusting broken files. Contents are not hashed (that would cost a full
+//! read of every cached layer per build): a corruption that keeps a file's size and time is not
+//! detected here, the lifecycle catches it.
+//!
+//! Layers are moved, never copied, between the cache, the previous image and the layers
+//! directory whenever one copy is enough (see [`Cache::restore`] and [`Cache::save`]): a
+//! rebuild costs what it changed, plus a stat walk of each restored layer. The image and the
+//! cache never share inodes (no hard links): a process writing into an image layer at launch
+//! cannot change the cache.
 
-use super::{Log, copy_dir, escape_id, remove_path};
+use super::{Log, escape_id, remove_path};
 use crate::engine::{EngineError, GroupEntry};
 use crate::platform::layer_toml::CachedLayer;
+use crate::platform::tree_stat::{
+    Changes, Snapshot, copy_dir_keeping_times, move_tree, sync_changes,
+};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const CACHE_FORMAT: u32 = 2;
+const CACHE_FORMAT: u32 = 3;
 
 /// The layers of the previous image (the last output of the same output directory), moved
 /// aside before the new build, for the analyzer's metadata restore and the exporter's reuse.
@@ -131,6 +141,15 @@ impl PreviousImage {
         Ok(())
     }
 
+    /// Where the previous image keeps a layer's directory (which may not exist).
+    pub(crate) fn layer_dir(&self, buildpack_id: &str, name: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("layers")
+            .join(escape_id(buildpack_id))
+            .join(name)
+    }
+
     /// The exporter's reuse (`phase/exporter.go`): a `launch = true` layer without a directory
     /// takes the previous image's layer. `false` when the previous image has none.
     pub(crate) fn reuse(
@@ -158,7 +177,8 @@ struct Metadata {
     format: u32,
     #[serde(default)]
     buildpacks: BTreeMap<String, BTreeMap<String, CachedLayer>>,
-    /// [`tree_digest`] of each cached layer directory, per buildpack and layer.
+    /// The portable digest ([`Snapshot::digest`]) of each cached layer directory, per
+    /// buildpack and layer.
     #[serde(default)]
     digests: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -198,44 +218,21 @@ fn without_unsafe_names(mut metadata: Metadata, log: &mut Log) -> Metadata {
     metadata
 }
 
-/// A digest of a directory tree's shape: every entry's relative path, type, permission bits,
-/// size (regular files) and target (symlinks), in name order; symlinks are never followed.
-/// Changes when a file is truncated, grown, removed, added, renamed or re-linked.
-pub(crate) fn tree_digest(dir: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::MetadataExt;
-    fn walk(dir: &Path, relative: &Path, hasher: &mut sha2::Sha256) -> std::io::Result<()> {
-        let mut entries: Vec<std::fs::DirEntry> =
-            std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(std::fs::DirEntry::file_name);
-        for entry in entries {
-            let path = entry.path();
-            let name = relative.join(entry.file_name());
-            let meta = std::fs::symlink_metadata(&path)?;
-            hasher.update(name.as_os_str().as_bytes());
-            hasher.update([0]);
-            hasher.update(meta.mode().to_le_bytes());
-            if meta.file_type().is_symlink() {
-                hasher.update(std::fs::read_link(&path)?.as_os_str().as_bytes());
-            } else if meta.is_dir() {
-                walk(&path, &name, hasher)?;
-            } else {
-                hasher.update(meta.len().to_le_bytes());
-            }
-            hasher.update([0]);
-        }
-        Ok(())
-    }
-    let mut hasher = sha2::Sha256::new();
-    walk(dir, Path::new(""), &mut hasher)?;
-    Ok(format!("sha256:{:x}", hasher.finalize()))
-}
-
 /// The built-in cache of a cache directory.
 pub(crate) struct Cache {
     root: PathBuf,
     metadata: Metadata,
+}
+
+/// Where a restored layer's files came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// Moved out of the cache: the cache (and its index) no longer hold the layer until the
+    /// export puts it back.
+    Cache,
+    /// Moved from the previous image, whose copy had the cache's digest; the cache's copy
+    /// stays where it is, still indexed.
+    Image,
 }
 
 /// A layer put in place by the restorer.
@@ -245,6 +242,10 @@ pub(crate) struct RestoredLayer {
     pub(crate) name: String,
     /// The restored directory's identity, to tell "kept" from "recreated" after the build.
     pub(crate) identity: Option<Identity>,
+    /// Where its files came from.
+    pub(crate) source: Source,
+    /// Its stat snapshot as restored, to tell what the build changed in it.
+    pub(crate) snapshot: Snapshot,
 }
 
 /// What tells a directory from one recreated at the same path: device, inode and birth time
@@ -258,6 +259,23 @@ pub(crate) fn identity(path: &Path) -> Option<Identity> {
     std::fs::symlink_metadata(path)
         .ok()
         .map(|meta| (meta.dev(), meta.ino(), meta.created().ok()))
+}
+
+/// A layer the export found as the restorer left it (`id`, `name`).
+pub(crate) type Unchanged = BTreeSet<(String, String)>;
+
+/// What the export does with one `cache = true` layer.
+enum Save {
+    /// The cache's copy is the layer as it still is: nothing to do.
+    Keep { digest: String },
+    /// The cache's copy gets the entries the build changed.
+    Sync { changes: Changes, after: Snapshot },
+    /// The layer moves into the cache (not in the image).
+    Move { after: Snapshot },
+    /// The layer is copied into the cache (it stays in the image too).
+    Copy,
+    /// Only `<layer>.toml`: the cache gets an empty directory.
+    Empty,
 }
 
 impl Cache {
@@ -312,22 +330,64 @@ impl Cache {
             .is_some_and(|layer| layer.cache)
     }
 
+    /// Writes the index as it is now (a new file renamed over the old one: never half
+    /// written).
+    fn write_index(&self) -> Result<(), EngineError> {
+        let io = |what: &str| EngineError::io(format!("cannot {what} {}", self.root.display()));
+        std::fs::create_dir_all(&self.root).map_err(io("create"))?;
+        let mut metadata = Metadata {
+            format: CACHE_FORMAT,
+            buildpacks: self.metadata.buildpacks.clone(),
+            digests: self.metadata.digests.clone(),
+        };
+        metadata.buildpacks.retain(|_, layers| !layers.is_empty());
+        metadata.digests.retain(|_, layers| !layers.is_empty());
+        let text = toml::to_string(&metadata).unwrap_or_default();
+        let temporary = self.root.join("metadata.toml.new");
+        std::fs::write(&temporary, text).map_err(io("write the index of"))?;
+        std::fs::rename(&temporary, self.root.join("metadata.toml"))
+            .map_err(io("write the index of"))
+    }
+
+    fn forget(&mut self, buildpack_id: &str, name: &str) {
+        if let Some(layers) = self.metadata.buildpacks.get_mut(buildpack_id) {
+            layers.remove(name);
+        }
+        if let Some(digests) = self.metadata.digests.get_mut(buildpack_id) {
+            digests.remove(name);
+        }
+    }
+
     /// Restores the group's `cache = true` layers into `layers_dir`, `<layer>.toml` without
     /// `[types]`.
+    ///
+    /// Nothing is copied: a layer whose previous-image copy has the cache's digest is moved
+    /// from the previous image (the cache keeps its own); any other is moved out of the cache
+    /// (renamed; copied only across file systems), after the index stops naming it, so an
+    /// interrupted build leaves a cache without it, never an index naming a missing layer.
+    #[allow(clippy::too_many_lines)] // one decision per layer, then the moves
     pub(crate) fn restore(
-        &self,
+        &mut self,
         group: &[GroupEntry],
         layers_dir: &Path,
+        previous: Option<&PreviousImage>,
         log: &mut Log,
     ) -> Result<Vec<RestoredLayer>, EngineError> {
-        let mut restored = Vec::new();
+        struct Planned {
+            id: String,
+            name: String,
+            content: toml::Table,
+            source: Source,
+            from: PathBuf,
+            snapshot: Snapshot,
+        }
+        let mut planned = Vec::new();
         for entry in group {
             let id = &entry.buildpack.id;
             let Some(layers) = self.metadata.buildpacks.get(id) else {
                 continue;
             };
             let cached_dir = self.root.join("layers").join(escape_id(id));
-            let target_dir = layers_dir.join(escape_id(id));
             for (name, types) in layers {
                 if !types.cache {
                     continue;
@@ -337,114 +397,285 @@ impl Cache {
                 let content = std::fs::read_to_string(&toml_path)
                     .ok()
                     .and_then(|text| toml::from_str::<toml::Table>(&text).ok());
-                let (Some(mut content), true) = (content, source.is_dir()) else {
+                let (Some(content), true) = (content, source.is_dir()) else {
                     log.line(&format!(
                         "Warning: skipping restore for layer {id}:{name}: its cached files are missing or corrupt"
                     ));
                     continue;
                 };
                 let recorded = self.metadata.digests.get(id).and_then(|d| d.get(name));
-                let found = tree_digest(&source).map_err(|error| error.to_string());
-                if recorded.is_none() || found.as_ref().ok() != recorded {
-                    log.line(&format!(
-                        "Warning: skipping restore for layer {id}:{name}: its cached files changed after they were cached (expected {}, found {})",
-                        recorded.map_or("no digest", String::as_str),
-                        found.as_deref().unwrap_or_else(|error| error)
-                    ));
-                    continue;
-                }
-                // phase/restorer.go: "<layer>.toml files never contain layer types information"
-                // at this point; the buildpack sets them again during build.
-                content.remove("types");
-                let target = target_dir.join(name);
-                let io = |what: &str| {
-                    EngineError::io(format!("cannot restore layer {id}:{name} ({what})"))
+                let cached = Snapshot::take(&source).map_err(|error| error.to_string());
+                let found: Result<String, String> =
+                    cached.as_ref().map(Snapshot::digest).map_err(Clone::clone);
+                let cached = match (recorded, cached) {
+                    (Some(recorded), Ok(cached)) if found.as_ref() == Ok(recorded) => cached,
+                    _ => {
+                        log.line(&format!(
+                            "Warning: skipping restore for layer {id}:{name}: its cached files changed after they were cached (expected {}, found {})",
+                            recorded.map_or("no digest", String::as_str),
+                            found.as_deref().unwrap_or_else(|error| error)
+                        ));
+                        continue;
+                    }
                 };
-                std::fs::create_dir_all(&target_dir).map_err(io("create dir"))?;
-                remove_path(&target).map_err(io("clear target"))?;
-                if let Err(error) = copy_dir(&source, &target, &[]) {
+                // The previous image's copy, when it has the same files: the cache keeps its own.
+                let from_image = previous
+                    .map(|previous| previous.layer_dir(id, name))
+                    .filter(|dir| dir.is_dir())
+                    .and_then(|dir| {
+                        let snapshot = Snapshot::take(&dir).ok()?;
+                        (Some(&snapshot.digest()) == recorded).then_some((dir, snapshot))
+                    });
+                let (source, from, snapshot) = match from_image {
+                    Some((dir, snapshot)) => (Source::Image, dir, snapshot),
+                    None => (Source::Cache, source, cached),
+                };
+                planned.push(Planned {
+                    id: id.clone(),
+                    name: name.clone(),
+                    content,
+                    source,
+                    from,
+                    snapshot,
+                });
+            }
+        }
+        let leaving: Vec<(String, String)> = planned
+            .iter()
+            .filter(|plan| plan.source == Source::Cache)
+            .map(|plan| (plan.id.clone(), plan.name.clone()))
+            .collect();
+        if !leaving.is_empty() {
+            for (id, name) in &leaving {
+                self.forget(id, name);
+            }
+            self.write_index()?;
+        }
+        let mut restored = Vec::new();
+        for mut plan in planned {
+            let (id, name) = (&plan.id, &plan.name);
+            // phase/restorer.go: "<layer>.toml files never contain layer types information"
+            // at this point; the buildpack sets them again during build.
+            plan.content.remove("types");
+            let target_dir = layers_dir.join(escape_id(id));
+            let target = target_dir.join(name);
+            let io =
+                |what: &str| EngineError::io(format!("cannot restore layer {id}:{name} ({what})"));
+            std::fs::create_dir_all(&target_dir).map_err(io("create dir"))?;
+            remove_path(&target).map_err(io("clear target"))?;
+            let snapshot = match move_tree(&plan.from, &target) {
+                Ok(true) => plan.snapshot,
+                Ok(false) => Snapshot::take(&target).map_err(io("read the copy"))?,
+                Err(error) => {
                     log.line(&format!(
                         "Warning: skipping restore for layer {id}:{name}: {error}"
                     ));
                     let _ = remove_path(&target);
                     continue;
                 }
-                let text = toml::to_string(&content).unwrap_or_default();
-                std::fs::write(target_dir.join(format!("{name}.toml")), text)
-                    .map_err(io("write toml"))?;
-                log.line(&format!("Restoring data for \"{id}:{name}\" from cache"));
-                restored.push(RestoredLayer {
-                    buildpack_id: id.clone(),
-                    name: name.clone(),
-                    identity: identity(&target),
-                });
-            }
+            };
+            let text = toml::to_string(&plan.content).unwrap_or_default();
+            std::fs::write(target_dir.join(format!("{name}.toml")), text)
+                .map_err(io("write toml"))?;
+            log.line(&format!("Restoring data for \"{id}:{name}\" from cache"));
+            restored.push(RestoredLayer {
+                buildpack_id: plan.id.clone(),
+                name: plan.name.clone(),
+                identity: identity(&target),
+                source: plan.source,
+                snapshot,
+            });
         }
         Ok(restored)
     }
 
-    /// Replaces the cache with the `cache = true` layers of this build.
+    /// Makes the cache hold exactly the `cache = true` layers of this build, and returns the
+    /// restored layers the build left unchanged.
+    ///
+    /// Costs what the build changed: a layer the previous image provided and the build left
+    /// alone stays as cached; one it changed gets only the changed entries; a layer moved out
+    /// of the cache moves back (copied only when the image keeps it too); only new layers
+    /// that the image keeps are copied whole. While it runs, `builtin.staging` exists beside
+    /// the cache and the index names only the layers left untouched; it is written whole at
+    /// the end, and anything it does not name is removed.
+    #[allow(clippy::too_many_lines)] // one decision per layer, then the writes
     pub(crate) fn save(
-        &self,
+        &mut self,
         layers: &[(String, String, CachedLayer)],
+        restored: &[RestoredLayer],
         layers_dir: &Path,
         log: &mut Log,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Unchanged, EngineError> {
         let staging = self.root.with_file_name("builtin.staging");
         let io = |what: String| EngineError::io(what);
         remove_path(&staging).map_err(io(format!("cannot clear {}", staging.display())))?;
-        let mut metadata = Metadata {
+        std::fs::create_dir_all(&staging)
+            .map_err(io(format!("cannot create {}", staging.display())))?;
+        // Leftovers of the format before this one (a staged copy of the whole cache).
+        let _ = remove_path(&self.root.with_file_name("builtin.old"));
+
+        // Decide, from stat snapshots only.
+        let mut unchanged = Unchanged::new();
+        let mut plans = Vec::new();
+        for (id, name, types) in layers.iter().filter(|(_, _, types)| types.cache) {
+            let dir = layers_dir.join(escape_id(id)).join(name);
+            let read = |error: std::io::Error| EngineError::Io {
+                context: format!("cannot read layer {id}:{name}"),
+                error,
+            };
+            let kept = restored
+                .iter()
+                .find(|layer| &layer.buildpack_id == id && &layer.name == name)
+                .filter(|layer| layer.identity.is_some() && layer.identity == identity(&dir));
+            let plan = if !dir.is_dir() {
+                Save::Empty
+            } else if let Some(layer) = kept {
+                let after = Snapshot::take(&dir).map_err(read)?;
+                let changes = layer.snapshot.changes(&after);
+                if changes.is_empty() {
+                    unchanged.insert((id.clone(), name.clone()));
+                }
+                match (layer.source, changes.is_empty(), types.launch) {
+                    (Source::Image, true, _) => Save::Keep {
+                        digest: after.digest(),
+                    },
+                    (Source::Image, false, _) => Save::Sync { changes, after },
+                    (Source::Cache, _, false) => Save::Move { after },
+                    (Source::Cache, _, true) => Save::Copy,
+                }
+            } else if types.launch {
+                Save::Copy
+            } else {
+                Save::Move {
+                    after: Snapshot::take(&dir).map_err(read)?,
+                }
+            };
+            plans.push((id, name, types, plan));
+        }
+
+        // The index names only what stays untouched while the cache is written.
+        self.metadata = Metadata {
             format: CACHE_FORMAT,
             buildpacks: BTreeMap::new(),
             digests: BTreeMap::new(),
         };
-        for (id, name, types) in layers {
-            if !types.cache {
-                continue;
+        for (id, name, types, plan) in &plans {
+            if let Save::Keep { digest } = plan {
+                self.record(id, name, types, digest.clone());
             }
+        }
+        self.write_index()?;
+
+        for (id, name, types, plan) in plans {
             let from = layers_dir.join(escape_id(id));
-            let to = staging.join("layers").join(escape_id(id));
-            std::fs::create_dir_all(&to).map_err(io(format!("cannot create {}", to.display())))?;
-            if from.join(name).is_dir() {
-                copy_dir(&from.join(name), &to.join(name), &[])
-                    .map_err(io(format!("cannot cache layer {id}:{name}")))?;
-            } else {
-                std::fs::create_dir_all(to.join(name))
-                    .map_err(io(format!("cannot cache layer {id}:{name}")))?;
-            }
+            let to_dir = self.root.join("layers").join(escape_id(id));
+            let target = to_dir.join(name);
+            let failed =
+                |what: &str| EngineError::io(format!("cannot cache layer {id}:{name} ({what})"));
+            std::fs::create_dir_all(&to_dir).map_err(failed("create dir"))?;
+            let digest = match plan {
+                Save::Keep { digest } => {
+                    log.line(&format!("Reusing cache layer '{id}:{name}'"));
+                    digest
+                }
+                Save::Sync { changes, after } => {
+                    sync_changes(&from.join(name), &target, &changes, &after)
+                        .map_err(failed("write the changed files"))?;
+                    log.line(&format!("Adding cache layer '{id}:{name}'"));
+                    after.digest()
+                }
+                Save::Move { after } => {
+                    remove_path(&target).map_err(failed("clear"))?;
+                    let renamed = move_tree(&from.join(name), &target).map_err(failed("move"))?;
+                    let digest = if renamed {
+                        after.digest()
+                    } else {
+                        Snapshot::take(&target).map_err(failed("read"))?.digest()
+                    };
+                    let verb = if unchanged.contains(&(id.clone(), name.clone())) {
+                        "Reusing"
+                    } else {
+                        "Adding"
+                    };
+                    log.line(&format!("{verb} cache layer '{id}:{name}'"));
+                    digest
+                }
+                Save::Copy => {
+                    let staged = staging.join(format!("{}-{name}", escape_id(id)));
+                    copy_dir_keeping_times(&from.join(name), &staged).map_err(failed("copy"))?;
+                    remove_path(&target).map_err(failed("clear"))?;
+                    std::fs::rename(&staged, &target).map_err(failed("move the copy"))?;
+                    let verb = if unchanged.contains(&(id.clone(), name.clone())) {
+                        "Reusing"
+                    } else {
+                        "Adding"
+                    };
+                    log.line(&format!("{verb} cache layer '{id}:{name}'"));
+                    Snapshot::take(&target).map_err(failed("read"))?.digest()
+                }
+                Save::Empty => {
+                    remove_path(&target).map_err(failed("clear"))?;
+                    std::fs::create_dir_all(&target).map_err(failed("create"))?;
+                    log.line(&format!("Adding cache layer '{id}:{name}'"));
+                    Snapshot::default().digest()
+                }
+            };
             std::fs::copy(
                 from.join(format!("{name}.toml")),
-                to.join(format!("{name}.toml")),
+                to_dir.join(format!("{name}.toml")),
             )
-            .map_err(io(format!("cannot cache layer {id}:{name}.toml")))?;
-            let digest = tree_digest(&to.join(name))
-                .map_err(io(format!("cannot read the cached layer {id}:{name}")))?;
-            metadata
-                .digests
-                .entry(id.clone())
-                .or_default()
-                .insert(name.clone(), digest);
-            log.line(&format!("Adding cache layer \"{id}:{name}\""));
-            metadata
+            .map_err(failed("<layer>.toml"))?;
+            self.record(id, name, types, digest);
+        }
+
+        self.sweep()
+            .map_err(io(format!("cannot clean {}", self.root.display())))?;
+        self.write_index()?;
+        remove_path(&staging).map_err(io(format!("cannot remove {}", staging.display())))?;
+        Ok(unchanged)
+    }
+
+    fn record(&mut self, id: &str, name: &str, types: &CachedLayer, digest: String) {
+        self.metadata
+            .digests
+            .entry(id.to_owned())
+            .or_default()
+            .insert(name.to_owned(), digest);
+        self.metadata
+            .buildpacks
+            .entry(id.to_owned())
+            .or_default()
+            .insert(name.to_owned(), types.clone());
+    }
+
+    /// Removes from `<cache>/builtin/layers` everything the index does not name.
+    fn sweep(&self) -> std::io::Result<()> {
+        let layers = self.root.join("layers");
+        let Ok(buildpacks) = std::fs::read_dir(&layers) else {
+            return Ok(());
+        };
+        for buildpack in buildpacks {
+            let buildpack = buildpack?;
+            let escaped = buildpack.file_name().to_string_lossy().into_owned();
+            let names = self
+                .metadata
                 .buildpacks
-                .entry(id.clone())
-                .or_default()
-                .insert(name.clone(), types.clone());
+                .iter()
+                .find(|(id, _)| escape_id(id) == escaped)
+                .map(|(_, layers)| layers);
+            let Some(names) = names else {
+                remove_path(&buildpack.path())?;
+                continue;
+            };
+            for entry in std::fs::read_dir(buildpack.path())? {
+                let entry = entry?;
+                let file = entry.file_name().to_string_lossy().into_owned();
+                let layer = file.strip_suffix(".toml").unwrap_or(&file);
+                if !names.contains_key(layer) {
+                    remove_path(&entry.path())?;
+                }
+            }
         }
-        std::fs::create_dir_all(&staging)
-            .map_err(io(format!("cannot create {}", staging.display())))?;
-        let text = toml::to_string(&metadata).unwrap_or_default();
-        std::fs::write(staging.join("metadata.toml"), text)
-            .map_err(io(format!("cannot write {}", staging.display())))?;
-        let old = self.root.with_file_name("builtin.old");
-        remove_path(&old).map_err(io(format!("cannot clear {}", old.display())))?;
-        if self.root.exists() {
-            std::fs::rename(&self.root, &old)
-                .map_err(io(format!("cannot replace {}", self.root.display())))?;
-        }
-        std::fs::rename(&staging, &self.root)
-            .map_err(io(format!("cannot replace {}", self.root.display())))?;
-        remove_path(&old).map_err(io(format!("cannot remove {}", old.display())))?;
         Ok(())
     }
 }
@@ -469,7 +700,7 @@ mod tests {
         std::fs::create_dir_all(&source).unwrap();
         std::fs::write(source.join("file"), "from the cache").unwrap();
         std::fs::write(root.join("precious.toml"), "[metadata]\n").unwrap();
-        let digest = tree_digest(&source).unwrap();
+        let digest = Snapshot::take(&source).unwrap().digest();
         std::fs::write(
             root.join("metadata.toml"),
             format!(
@@ -478,7 +709,7 @@ mod tests {
         )
         .unwrap();
         let mut log = Log::new(Progress::Quiet);
-        let cache = Cache::open(&cache_dir, &mut log);
+        let mut cache = Cache::open(&cache_dir, &mut log);
         let text = log.take();
         assert!(
             text.contains("\"../../precious\": not a layer name")
@@ -504,7 +735,7 @@ mod tests {
             optional: false,
             exec_env: libcnb_exec_env::ExecEnvSelector::All,
         }];
-        let restored = cache.restore(&group, &layers, &mut log).unwrap();
+        let restored = cache.restore(&group, &layers, None, &mut log).unwrap();
         assert!(restored.is_empty());
         assert_eq!(
             std::fs::read_to_string(outside.join("file")).unwrap(),
@@ -526,7 +757,7 @@ mod tests {
         )
         .unwrap();
         let mut log = Log::new(Progress::Quiet);
-        let cache = Cache::open(&cache_dir, &mut log);
+        let mut cache = Cache::open(&cache_dir, &mut log);
         let kept = CachedLayer {
             launch: false,
             build: false,
@@ -543,11 +774,12 @@ mod tests {
                     ("a/b".into(), "kept".into(), kept),
                     ("a/b".into(), "gone".into(), launch_only),
                 ],
+                &[],
                 &layers,
                 &mut log,
             )
             .unwrap();
-        let cache = Cache::open(&cache_dir, &mut log);
+        let mut cache = Cache::open(&cache_dir, &mut log);
         assert!(cache.holds("a/b", "kept") && !cache.holds("a/b", "gone"));
         let target = tmp.path().join("new-layers");
         let group = vec![GroupEntry {
@@ -564,7 +796,7 @@ mod tests {
             optional: false,
             exec_env: libcnb_exec_env::ExecEnvSelector::All,
         }];
-        let restored = cache.restore(&group, &target, &mut log).unwrap();
+        let restored = cache.restore(&group, &target, None, &mut log).unwrap();
         assert_eq!(restored.len(), 1);
         assert_eq!(
             std::fs::read_to_string(target.join("a_b/kept.toml")).unwrap(),
@@ -579,7 +811,7 @@ mod tests {
         other[0].buildpack.id = "c/d".into();
         assert!(
             cache
-                .restore(&other, &tmp.path().join("x"), &mut log)
+                .restore(&other, &tmp.path().join("x"), None, &mut log)
                 .unwrap()
                 .is_empty()
         );
@@ -600,9 +832,9 @@ mod tests {
             fn cache_metadata_and_layer_toml_never_panic(
                 index in prop_oneof![
                     any::<String>(),
-                    Just("format = 2\n[buildpacks.\"a/b\".l]\nlaunch = true\nbuild = false\ncache = true\n".to_owned()),
-                    Just("format = 2\n[buildpacks.\"a/b\".l]\ncache = \"yes\"\n".to_owned()),
-                    Just("format = 2\n[digests.\"a/b\"]\nl = 3\n".to_owned()),
+                    Just("format = 3\n[buildpacks.\"a/b\".l]\nlaunch = true\nbuild = false\ncache = true\n".to_owned()),
+                    Just("format = 3\n[buildpacks.\"a/b\".l]\ncache = \"yes\"\n".to_owned()),
+                    Just("format = 3\n[digests.\"a/b\"]\nl = 3\n".to_owned()),
                 ],
                 layer_toml in any::<String>(),
             ) {
@@ -612,7 +844,7 @@ mod tests {
                 std::fs::write(cached.join("l.toml"), &layer_toml).unwrap();
                 std::fs::write(tmp.path().join("builtin/metadata.toml"), &index).unwrap();
                 let mut log = Log::new(Progress::Quiet);
-                let cache = Cache::open(tmp.path(), &mut log);
+                let mut cache = Cache::open(tmp.path(), &mut log);
                 let group = vec![GroupEntry {
                     buildpack: crate::engine::PackagedBuildpack {
                         dir: tmp.path().to_path_buf(),
@@ -627,7 +859,7 @@ mod tests {
                     optional: false,
                     exec_env: libcnb_exec_env::ExecEnvSelector::All,
                 }];
-                let restored = cache.restore(&group, &tmp.path().join("layers"), &mut log).unwrap();
+                let restored = cache.restore(&group, &tmp.path().join("layers"), None, &mut log).unwrap();
                 // Without a matching digest nothing may be restored.
                 prop_assert!(restored.is_empty());
             }

@@ -12,6 +12,7 @@ pub mod log;
 pub mod process;
 pub mod test_results;
 pub mod tree;
+pub(crate) mod tree_stat;
 
 /// `/` in a buildpack id becomes `_` in directory names (lifecycle `launch.EscapeID`).
 #[must_use]
