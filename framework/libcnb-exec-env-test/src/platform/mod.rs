@@ -5,6 +5,8 @@
 pub mod cache_lock;
 pub mod layer_toml;
 pub mod log;
+#[cfg(test)]
+pub(crate) mod oracle;
 pub mod process;
 pub mod test_results;
 pub mod tree;
