@@ -615,3 +615,7 @@ mod tests {
         assert_eq!(image.config["config"]["User"], "1000:1000");
     }
 }
+
+#[cfg(test)]
+#[path = "oci_fuzz.rs"]
+mod fuzz;
