@@ -106,8 +106,10 @@ struct Leftovers {
 }
 
 impl Leftovers {
-    /// Looks at the containers now: those mounting the cache volume or a volume already known.
+    /// Looks at the containers now: those mounting the build or launch cache volume (the
+    /// analyzer, restorer, exporter) or a volume already known (the builder).
     fn observe(&mut self, cache_volume: &str) {
+        let launch_volume = cache_volume.replacen("cnb-local-cache-", "cnb-local-launch-", 1);
         for line in docker_lines(&[
             "ps",
             "--all",
@@ -121,7 +123,7 @@ impl Leftovers {
             let mounts: Vec<&str> = mounts.split(',').collect();
             if mounts
                 .iter()
-                .any(|m| *m == cache_volume || self.volumes.contains(*m))
+                .any(|m| *m == cache_volume || *m == launch_volume || self.volumes.contains(*m))
             {
                 self.containers.insert(id.to_owned());
                 for mount in mounts {
@@ -144,6 +146,60 @@ impl Leftovers {
     }
 }
 
+/// The process groups of `pid` and of every process under it: the engine starts `pack build` in
+/// a process group of its own, which a kill of the test's group alone would leave running.
+fn process_groups_under(pid: u32) -> BTreeSet<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces: read after the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (Some(own), Some(parent), Some(group)) = (
+            head.split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u32>().ok()),
+            fields.get(1).and_then(|p| p.parse::<u32>().ok()),
+            fields.get(2).and_then(|p| p.parse::<u32>().ok()),
+        ) else {
+            continue;
+        };
+        parents.push((own, parent, group));
+    }
+    let mut tree = BTreeSet::from([pid]);
+    loop {
+        let before = tree.len();
+        for (own, parent, _) in &parents {
+            if tree.contains(parent) {
+                tree.insert(*own);
+            }
+        }
+        if tree.len() == before {
+            break;
+        }
+    }
+    parents
+        .iter()
+        .filter(|(own, _, _)| tree.contains(own))
+        .map(|(_, _, group)| *group)
+        .collect()
+}
+
+fn signal_groups(groups: &BTreeSet<u32>, signal: &str) -> bool {
+    groups.iter().any(|group| {
+        Command::new("kill")
+            .args([signal, "--", &format!("-{group}")])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    })
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Kill {
     /// `SIGKILL` to the process group of `pack build`, then to its build containers.
@@ -163,7 +219,6 @@ fn build_and_kill(
     kill: Kill,
 ) -> bool {
     let (_, cache_volume) = pack::names(cache);
-    let images_before = pack_images();
     let spec = [
         app.to_str().unwrap(),
         buildpack.to_str().unwrap(),
@@ -180,7 +235,7 @@ fn build_and_kill(
         .spawn()
         .unwrap();
     let started = Instant::now();
-    let group = child.id();
+    let mut groups = BTreeSet::from([child.id()]);
     let mut leftovers = Leftovers::default();
     let mut looked = Instant::now();
     let landed = loop {
@@ -192,6 +247,7 @@ fn build_and_kill(
         }
         if looked.elapsed() > Duration::from_millis(300) {
             leftovers.observe(&cache_volume);
+            groups.extend(process_groups_under(child.id()));
             looked = Instant::now();
         }
         assert!(
@@ -201,14 +257,8 @@ fn build_and_kill(
         std::thread::sleep(Duration::from_millis(20));
     };
     leftovers.observe(&cache_volume);
-    let signal_group = |signal: &str| {
-        Command::new("kill")
-            .args([signal, "--", &format!("-{group}")])
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    };
+    groups.extend(process_groups_under(child.id()));
+    let signal_group = |signal: &str| signal_groups(&groups, signal);
     if landed {
         match kill {
             Kill::PackGroupThenContainer => {
@@ -245,11 +295,20 @@ fn build_and_kill(
     }
     leftovers.observe(&cache_volume);
     leftovers.remove();
-    for image in pack_images().difference(&images_before) {
-        // An ephemeral builder, lifecycle or run image of the killed pack (random names).
-        let _ = docker().args(["image", "rm", image]).output();
-    }
     landed
+}
+
+/// On drop, removes the `pack.local/*` images (pack's ephemeral builder, lifecycle and run
+/// images, random names) that appeared since it was made: a killed pack leaves them behind.
+/// Removed without force, at the end of a test, when none of its builds runs any more.
+struct EphemeralImages(BTreeSet<String>);
+
+impl Drop for EphemeralImages {
+    fn drop(&mut self) {
+        for image in pack_images().difference(&self.0) {
+            let _ = docker().args(["image", "rm", image]).output();
+        }
+    }
 }
 
 /// Layer: buildpack, name, launch, build, cache.
@@ -285,7 +344,14 @@ fn outcome(ctx: &TestContext<'_>, env: &ExecEnv) -> Outcome {
         .report
         .processes
         .iter()
-        .map(|p| (p.r#type.clone(), p.command.join(" "), p.args.clone(), p.default))
+        .map(|p| {
+            (
+                p.r#type.clone(),
+                p.command.join(" "),
+                p.args.clone(),
+                p.default,
+            )
+        })
         .collect();
     processes.sort();
     let test_passed = *env != ExecEnv::Test
@@ -349,7 +415,10 @@ fn killed_pack_builds_resume_like_a_clean_build(app: &str, env: &ExecEnv, main_l
     if !require(Engine::Pack) {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _images = EphemeralImages(pack_images());
     let app_dir = copy_example_app(app);
     let buildpack = composite();
     let runner = LocalRunner::default();
@@ -425,7 +494,11 @@ fn ruby_pack_build_killed_then_resumed() {
 /// A production build: a Go test build exports a whole toolchain (minutes per build).
 #[test]
 fn go_pack_build_killed_then_resumed() {
-    killed_pack_builds_resume_like_a_clean_build("go/hello", &ExecEnv::Production, "go-build-cache");
+    killed_pack_builds_resume_like_a_clean_build(
+        "go/hello",
+        &ExecEnv::Production,
+        "go-build-cache",
+    );
 }
 
 /// Two pack builds of two environments sharing one cache directory (one build cache volume) at
@@ -436,7 +509,9 @@ fn two_pack_builds_sharing_a_cache_volume_serialize_and_leave_it_intact() {
     if !require(Engine::Pack) {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let app = copy_example_app("nodejs/greeting-service");
     let buildpack = composite();
     let cache = TempCache::new().unwrap();

@@ -30,21 +30,37 @@ fn entry() -> impl Strategy<Value = IndexEntry> {
     (
         prop::sample::select(vec!["a/b", "a/b", "..", "a/../..", ".", "c/d"]),
         prop::sample::select(vec![
-            "l", "m", "ok-1", "..", "../precious", "../../precious", ".", "x/y", "", "n.toml",
+            "l",
+            "m",
+            "ok-1",
+            "..",
+            "../precious",
+            "../../precious",
+            ".",
+            "x/y",
+            "",
+            "n.toml",
         ]),
         any::<bool>(),
         any::<bool>(),
-        prop::sample::select(vec![Digest::Right, Digest::Right, Digest::Wrong, Digest::Missing]),
+        prop::sample::select(vec![
+            Digest::Right,
+            Digest::Right,
+            Digest::Wrong,
+            Digest::Missing,
+        ]),
         prop::bool::weighted(0.8),
     )
-        .prop_map(|(buildpack, name, cache, launch, digest, files)| IndexEntry {
-            buildpack,
-            name,
-            cache,
-            launch,
-            digest,
-            files,
-        })
+        .prop_map(
+            |(buildpack, name, cache, launch, digest, files)| IndexEntry {
+                buildpack,
+                name,
+                cache,
+                launch,
+                digest,
+                files,
+            },
+        )
 }
 
 fn valid(name: &str) -> bool {

@@ -53,7 +53,14 @@ struct Entry {
 fn path() -> impl Strategy<Value = Vec<u8>> {
     (
         prop::sample::select(vec!["", "/", "./", "../"]),
-        prop::sample::select(vec!["w/layers", "w/layers/a_b", "cnb", "w", "etc", "w/layers/.."]),
+        prop::sample::select(vec![
+            "w/layers",
+            "w/layers/a_b",
+            "cnb",
+            "w",
+            "etc",
+            "w/layers/..",
+        ]),
         prop::collection::vec(
             prop::sample::select(vec![
                 "l", "x", "..", ".", "", "a_b", "bin", "\u{e9}", "a\nb", "link",
@@ -141,7 +148,10 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             let path = entry.path();
             let meta = std::fs::symlink_metadata(&path).unwrap();
             let content = if meta.file_type().is_symlink() {
-                std::fs::read_link(&path).unwrap().into_os_string().into_vec()
+                std::fs::read_link(&path)
+                    .unwrap()
+                    .into_os_string()
+                    .into_vec()
             } else if meta.is_dir() {
                 stack.push(path.clone());
                 Vec::new()

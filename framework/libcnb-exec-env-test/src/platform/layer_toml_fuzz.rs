@@ -22,17 +22,13 @@ fn value() -> impl Strategy<Value = toml::Value> {
 /// case); at most one spelling per table, as two would make the lifecycle's result depend on
 /// Go's map order.
 fn spelling(key: &'static str) -> impl Strategy<Value = String> {
-    prop::sample::select(vec![
-        key.to_owned(),
-        key.to_uppercase(),
-        {
-            let mut chars = key.chars();
-            chars
-                .next()
-                .map(|c| c.to_uppercase().chain(chars).collect())
-                .unwrap_or_default()
-        },
-    ])
+    prop::sample::select(vec![key.to_owned(), key.to_uppercase(), {
+        let mut chars = key.chars();
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default()
+    }])
 }
 
 /// A `[types]` table: each flag absent or present (any spelling, any value), plus other keys.

@@ -59,7 +59,9 @@ fn oracle() -> Option<&'static Mutex<Oracle>> {
                     "cannot build or start the lifecycle oracle (tests/lifecycle-env-oracle, \
                      needs Go): the differential fuzz tests cannot skip under CI=true"
                 );
-                eprintln!("cannot build the lifecycle oracle (Go missing?): differential checks skipped");
+                eprintln!(
+                    "cannot build the lifecycle oracle (Go missing?): differential checks skipped"
+                );
             }
             oracle.map(Mutex::new)
         })
