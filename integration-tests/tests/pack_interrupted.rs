@@ -21,8 +21,8 @@ use integration_tests::copy_example_app;
 use libcnb_exec_env::ExecEnv;
 use libcnb_exec_env_package::{PackageOptions, package_workspace_buildpack};
 use libcnb_exec_env_test::{
-    BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerState, LocalRunner, TempCache,
-    TestContext, pack, require,
+    BuildConfig, BuildpackReference, Engine, LaunchConfig, LayerState, LocalRunner, Progress,
+    TempCache, TestContext, pack, require,
 };
 use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
@@ -68,12 +68,25 @@ fn pack_interrupted_child() {
     let [app, buildpack, env, cache] = spec.split('\n').collect::<Vec<_>>()[..] else {
         panic!("bad {CHILD}: {spec:?}");
     };
-    let _ = LocalRunner::default().try_build(config(
-        Path::new(app),
-        Path::new(buildpack),
-        &env.parse().unwrap(),
-        Path::new(cache),
-    ));
+    // pack's output on stderr: the parent reads the ephemeral image names pack prints.
+    let _ = LocalRunner::default().try_build(
+        config(
+            Path::new(app),
+            Path::new(buildpack),
+            &env.parse().unwrap(),
+            Path::new(cache),
+        )
+        .progress(Progress::Stderr),
+    );
+}
+
+/// The `pack.local/<kind>/<hex>:latest` names in `text` (pack prints the ephemeral lifecycle
+/// image it selects).
+fn pack_local_names(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+        .filter(|word| word.starts_with("pack.local/"))
+        .map(|word| word.trim_end_matches(['.', ',']).to_owned())
+        .collect()
 }
 
 fn docker() -> Command {
@@ -103,6 +116,8 @@ fn pack_images() -> BTreeSet<String> {
 struct Leftovers {
     containers: BTreeSet<String>,
     volumes: BTreeSet<String>,
+    /// The `pack.local/*` images (ephemeral builder and lifecycle) those containers run.
+    images: BTreeSet<String>,
 }
 
 impl Leftovers {
@@ -115,9 +130,12 @@ impl Leftovers {
             "--all",
             "--no-trunc",
             "--format",
-            "{{.ID}}\t{{.Mounts}}",
+            "{{.ID}}\t{{.Image}}\t{{.Mounts}}",
         ]) {
-            let Some((id, mounts)) = line.split_once('\t') else {
+            let mut fields = line.splitn(3, '\t');
+            let (Some(id), Some(image), Some(mounts)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
                 continue;
             };
             let mounts: Vec<&str> = mounts.split(',').collect();
@@ -126,6 +144,9 @@ impl Leftovers {
                 .any(|m| *m == cache_volume || *m == launch_volume || self.volumes.contains(*m))
             {
                 self.containers.insert(id.to_owned());
+                if image.starts_with("pack.local/") {
+                    self.images.insert(image.to_owned());
+                }
                 for mount in mounts {
                     if mount.starts_with("pack-layers-") || mount.starts_with("pack-app-") {
                         self.volumes.insert(mount.to_owned());
@@ -209,8 +230,10 @@ enum Kill {
 }
 
 /// Runs the build in a child process group and kills it `after` its start. Returns whether the
-/// kill landed before the build ended by itself.
+/// kill landed before the build ended by itself; adds the ephemeral images of the killed pack
+/// to `images`.
 fn build_and_kill(
+    images: &mut BTreeSet<String>,
     app: &Path,
     buildpack: &Path,
     env: &ExecEnv,
@@ -226,11 +249,12 @@ fn build_and_kill(
         cache.to_str().unwrap(),
     ]
     .join("\n");
+    let output = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "pack_interrupted_child", "--nocapture"])
         .env(CHILD, spec)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(output.reopen().unwrap())
         .process_group(0)
         .spawn()
         .unwrap();
@@ -295,17 +319,32 @@ fn build_and_kill(
     }
     leftovers.observe(&cache_volume);
     leftovers.remove();
+    images.extend(leftovers.images);
+    images.extend(pack_local_names(&String::from_utf8_lossy(
+        &std::fs::read(output.path()).unwrap_or_default(),
+    )));
     landed
 }
 
-/// On drop, removes the `pack.local/*` images (pack's ephemeral builder, lifecycle and run
-/// images, random names) that appeared since it was made: a killed pack leaves them behind.
-/// Removed without force, at the end of a test, when none of its builds runs any more.
-struct EphemeralImages(BTreeSet<String>);
+/// The `pack.local/*` images (pack's ephemeral builder and lifecycle images, random names) that
+/// killed packs left behind, removed on drop, at the end of a test, when none of its builds runs
+/// any more: those seen in use by a killed build's containers or named in its output, and under
+/// `CI=true` (where nothing else builds with pack meanwhile: cargo runs one test binary at a time,
+/// and this binary one pack test at a time)
+/// every one that appeared since `before`. Never an image another pack on this machine may be
+/// using.
+struct EphemeralImages {
+    before: BTreeSet<String>,
+    killed: BTreeSet<String>,
+}
 
 impl Drop for EphemeralImages {
     fn drop(&mut self) {
-        for image in pack_images().difference(&self.0) {
+        let mut remove = self.killed.clone();
+        if std::env::var("CI").as_deref() == Ok("true") {
+            remove.extend(pack_images().difference(&self.before).cloned());
+        }
+        for image in &remove {
             let _ = docker().args(["image", "rm", image]).output();
         }
     }
@@ -418,7 +457,10 @@ fn killed_pack_builds_resume_like_a_clean_build(app: &str, env: &ExecEnv, main_l
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let _images = EphemeralImages(pack_images());
+    let mut images = EphemeralImages {
+        before: pack_images(),
+        killed: BTreeSet::new(),
+    };
     let app_dir = copy_example_app(app);
     let buildpack = composite();
     let runner = LocalRunner::default();
@@ -445,7 +487,15 @@ fn killed_pack_builds_resume_like_a_clean_build(app: &str, env: &ExecEnv, main_l
             Kill::ContainerOnly
         };
         let after = clean_duration.mul_f64(random.fraction());
-        let killed = build_and_kill(app_dir.path(), buildpack, env, cache, after, kill);
+        let killed = build_and_kill(
+            &mut images.killed,
+            app_dir.path(),
+            buildpack,
+            env,
+            cache,
+            after,
+            kill,
+        );
         landed += usize::from(killed);
         let resumed = runner
             .try_build(config(app_dir.path(), buildpack, env, cache))
