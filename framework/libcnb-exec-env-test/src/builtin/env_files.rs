@@ -297,61 +297,12 @@ mod tests {
 
 /// Differential fuzzing against the real lifecycle (`docs/fuzzing.md`): random env directories
 /// are applied by this module and by the lifecycle's own `env` package (v0.21.11, through the
-/// Go program in `tests/lifecycle-env-oracle`, built once per test run when Go is installed),
-/// and the results must be equal. `PROPTEST_CASES` sets the number of cases (default 256).
+/// Go program in `tests/lifecycle-env-oracle`, one long-running process fed JSON lines: see
+/// `platform::oracle`), and the results must be equal. `PROPTEST_CASES` sets the number of cases (default 256).
 #[cfg(test)]
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-    use std::sync::{Mutex, OnceLock};
-
-    struct Oracle {
-        _child: Child,
-        stdin: ChildStdin,
-        stdout: BufReader<ChildStdout>,
-        _dir: tempfile::TempDir,
-    }
-
-    /// The lifecycle's env package as a process, or `None` without Go (the test then says so
-    /// and checks only that nothing panics).
-    fn oracle() -> Option<&'static Mutex<Oracle>> {
-        static ORACLE: OnceLock<Option<Mutex<Oracle>>> = OnceLock::new();
-        ORACLE
-            .get_or_init(|| {
-                let source =
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lifecycle-env-oracle");
-                let dir = tempfile::tempdir().ok()?;
-                let binary = dir.path().join("oracle");
-                let built = Command::new("go")
-                    .args(["build", "-mod=mod", "-o"])
-                    .arg(&binary)
-                    .arg(".")
-                    .current_dir(&source)
-                    .status()
-                    .ok()?
-                    .success();
-                if !built {
-                    eprintln!("cannot build the lifecycle env oracle: differential checks skipped");
-                    return None;
-                }
-                let mut child = Command::new(&binary)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .ok()?;
-                let stdin = child.stdin.take()?;
-                let stdout = BufReader::new(child.stdout.take()?);
-                Some(Mutex::new(Oracle {
-                    _child: child,
-                    stdin,
-                    stdout,
-                    _dir: dir,
-                }))
-            })
-            .as_ref()
-    }
 
     /// What the lifecycle makes of `vars` plus the env dir `dir` (or, with `platform`, of the
     /// platform directory's `env/` through `WithOverrides`).
@@ -360,17 +311,12 @@ mod fuzz {
         dir: &Path,
         platform: bool,
     ) -> Option<Result<BTreeMap<String, String>, String>> {
-        let oracle = oracle()?;
-        let mut oracle = oracle.lock().ok()?;
         let request = serde_json::json!({
             "dir": dir,
             "env": vars,
             "platform": if platform { dir.to_string_lossy().into_owned() } else { String::new() },
         });
-        writeln!(oracle.stdin, "{request}").ok()?;
-        let mut line = String::new();
-        oracle.stdout.read_line(&mut line).ok()?;
-        let response: serde_json::Value = serde_json::from_str(&line).ok()?;
+        let response = crate::platform::oracle::ask(&request)?;
         if let Some(error) = response.get("error").and_then(serde_json::Value::as_str) {
             return Some(Err(error.to_owned()));
         }

@@ -866,3 +866,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "restorer_fuzz.rs"]
+mod index_fuzz;

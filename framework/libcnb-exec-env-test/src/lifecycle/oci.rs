@@ -626,3 +626,7 @@ mod tests {
         assert_eq!(reread["config"]["User"], "1000:1000");
     }
 }
+
+#[cfg(test)]
+#[path = "oci_fuzz.rs"]
+mod fuzz;

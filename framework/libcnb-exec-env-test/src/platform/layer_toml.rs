@@ -15,7 +15,11 @@ pub(crate) struct CachedLayer {
 /// The `[types]` of a `<layer>.toml`, as the lifecycle decodes them
 /// (`buildpack/layermetadata.go` `Decode`): `launch`, `build` or `cache` at the top level fail
 /// the build ("should be in the types table"), and so does a `types` that is not a table or a
-/// flag that is not a boolean (its TOML decoder's type error). Other keys are ignored.
+/// flag that is not a boolean (its TOML decoder's type error). Other keys are ignored. As in
+/// the lifecycle's TOML decoder (`BurntSushi/toml`, which matches struct fields with Go's
+/// `strings.EqualFold`), `types` and its flags are found in any case (`[Types]`, `LAUNCH`;
+/// found by fuzzing against the lifecycle: `[types] BUILD = 0` failed there, not here), the
+/// exact spelling first; the top-level check is case-sensitive, as the lifecycle's.
 pub(crate) fn layer_types(table: &toml::Table) -> Result<CachedLayer, String> {
     if let Some(key) = ["launch", "build", "cache"]
         .into_iter()
@@ -25,7 +29,7 @@ pub(crate) fn layer_types(table: &toml::Table) -> Result<CachedLayer, String> {
             "`{key}` is at the top level: the launch, cache and build flags should be in the types table"
         ));
     }
-    let types = match table.get("types") {
+    let types = match field(table, "types") {
         None => return Ok(CachedLayer::default()),
         Some(toml::Value::Table(types)) => types,
         Some(other) => {
@@ -35,7 +39,7 @@ pub(crate) fn layer_types(table: &toml::Table) -> Result<CachedLayer, String> {
             ));
         }
     };
-    let flag = |key: &str| match types.get(key) {
+    let flag = |key: &str| match field(types, key) {
         None => Ok(false),
         Some(toml::Value::Boolean(value)) => Ok(*value),
         Some(other) => Err(format!(
@@ -47,6 +51,24 @@ pub(crate) fn layer_types(table: &toml::Table) -> Result<CachedLayer, String> {
         launch: flag("launch")?,
         build: flag("build")?,
         cache: flag("cache")?,
+    })
+}
+
+/// The value of the key of `table` that the lifecycle's TOML decoder maps to the field `name`
+/// (lower-case ASCII): the exact spelling, else one equal under Go's simple case folding (ASCII
+/// case, and `ſ` for `s`).
+fn field<'a>(table: &'a toml::Table, name: &str) -> Option<&'a toml::Value> {
+    let folds = |key: &str| {
+        key.chars().count() == name.len()
+            && key
+                .chars()
+                .zip(name.chars())
+                .all(|(k, n)| k.eq_ignore_ascii_case(&n) || (n == 's' && k == '\u{17f}'))
+    };
+    table.get(name).or_else(|| {
+        table
+            .iter()
+            .find_map(|(key, value)| folds(key).then_some(value))
     })
 }
 
@@ -72,3 +94,35 @@ pub(crate) fn layer_state(
         LayerState::Created
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_and_flags_are_found_in_any_case_as_the_lifecycle_does() {
+        let read = |text: &str| layer_types(&text.parse::<toml::Table>().unwrap());
+        assert_eq!(
+            read("[Types]\nLAUNCH = true\nCache = true\n"),
+            Ok(CachedLayer {
+                launch: true,
+                build: false,
+                cache: true
+            })
+        );
+        assert!(read("[types]\nBUILD = 0\n").is_err());
+        assert!(read("[\"type\u{17f}\"]\nbuild = 0\n").is_err());
+        // The exact spelling wins over another one.
+        assert_eq!(
+            read("[types]\nbuild = true\nBuild = 1\n").map(|types| types.build),
+            Ok(true)
+        );
+        // Top-level flags are refused only in lower case (`IsDefined` is case-sensitive).
+        assert!(read("Launch = true\n").is_ok());
+        assert!(read("launch = true\n").is_err());
+    }
+}
+
+#[cfg(test)]
+#[path = "layer_toml_fuzz.rs"]
+mod fuzz;

@@ -9,6 +9,8 @@ pub mod detector_log;
 pub mod eligibility;
 pub mod layer_toml;
 pub mod log;
+#[cfg(test)]
+pub(crate) mod oracle;
 pub mod process;
 pub mod test_results;
 pub mod tree;

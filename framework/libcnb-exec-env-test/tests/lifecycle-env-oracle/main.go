@@ -1,8 +1,10 @@
 // Command lifecycle-env-oracle applies env directories with the real lifecycle's env package
 // (github.com/buildpacks/lifecycle/env, v0.21.11), for the local platform's differential fuzz
-// test (src/builtin/env_files.rs). It reads one JSON request per line on stdin,
-// {"dir": "...", "env": {...}, "platform": "..."}, and writes one JSON line per request:
-// {"env": {...}} or {"error": "..."}.
+// test (src/builtin/env_files.rs), and decodes `<layer>.toml` files with the lifecycle's
+// buildpack package (src/platform/layer_toml_fuzz.rs). It is one long-running process: it reads
+// one JSON request per line on stdin, {"dir": "...", "env": {...}, "platform": "..."} or
+// {"layer_toml": "<path>"}, and writes one JSON line per request: {"env": {...}},
+// {"types": {"launch": ..., "build": ..., "cache": ...}} or {"error": "..."}.
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/buildpacks/lifecycle/buildpack"
 	"github.com/buildpacks/lifecycle/env"
 )
 
@@ -18,10 +21,20 @@ type request struct {
 	Dir      string            `json:"dir"`
 	Env      map[string]string `json:"env"`
 	Platform string            `json:"platform"`
+	// LayerToml is the path of a `<layer>.toml` to decode as the lifecycle's restorer and
+	// builder do (buildpack.DecodeLayerMetadataFile).
+	LayerToml string `json:"layer_toml"`
+}
+
+type types struct {
+	Launch bool `json:"launch"`
+	Build  bool `json:"build"`
+	Cache  bool `json:"cache"`
 }
 
 type response struct {
 	Env   map[string]string `json:"env,omitempty"`
+	Types *types            `json:"types,omitempty"`
 	Error string            `json:"error,omitempty"`
 }
 
@@ -33,6 +46,15 @@ func main() {
 		var req request
 		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
 			_ = out.Encode(response{Error: err.Error()})
+			continue
+		}
+		if req.LayerToml != "" {
+			lmf, err := buildpack.DecodeLayerMetadataFile(req.LayerToml, "0.12", nil)
+			if err != nil {
+				_ = out.Encode(response{Error: err.Error()})
+			} else {
+				_ = out.Encode(response{Types: &types{Launch: lmf.Launch, Build: lmf.Build, Cache: lmf.Cache}})
+			}
 			continue
 		}
 		e := env.Env{RootDirMap: env.POSIXBuildEnv, Vars: env.NewVars(req.Env, false)}
