@@ -423,8 +423,8 @@ fn assert_failures_agree(
         }
         (b, l) => panic!(
             "both builds must fail: builtin {:?}, lifecycle {:?}",
-            b.map(|ctx| ctx.build_output),
-            l.map(|ctx| ctx.build_output)
+            b.map(|ctx| ctx.pack_stdout),
+            l.map(|ctx| ctx.pack_stdout)
         ),
     }
 }
@@ -490,7 +490,7 @@ fn test_build_agrees() {
     let l = build(&runner, Engine::Lifecycle, &root.0, ExecEnv::Test, &cache_l);
     assert!(l.pack_stdout.contains("===> EXPORT"), "{}", l.pack_stdout);
     assert_agree(&b.report, &l.report);
-    assert_layers_done_alike(&b.report, &b.build_output, &l.report, &l.build_output);
+    assert_layers_done_alike(&b.report, &b.pack_stdout, &l.report, &l.pack_stdout);
 
     assert_eq!(
         l.report.group,
@@ -619,7 +619,7 @@ fn test_production_test_cache_agrees() {
         let b = build(&runner, Engine::Builtin, &root.0, env.clone(), &cache_b);
         let l = build(&runner, Engine::Lifecycle, &root.0, env.clone(), &cache_l);
         assert_agree(&b.report, &l.report);
-        assert_layers_done_alike(&b.report, &b.build_output, &l.report, &l.build_output);
+        assert_layers_done_alike(&b.report, &b.pack_stdout, &l.report, &l.pack_stdout);
         let state = |name: &str| l.report.layer("agree/envy", name).map(|layer| layer.state);
         let runtime = l
             .report
@@ -846,7 +846,7 @@ fn launch_layer_kept_from_the_previous_image() {
     assert_eq!(l.launch(LaunchConfig::new()).stdout, "static v1\n");
     let b = b.unwrap_or_else(|e| panic!("the built-in engine must reuse it too: {e}"));
     assert_agree(&b.report, &l.report);
-    assert_layers_done_alike(&b.report, &b.build_output, &l.report, &l.build_output);
+    assert_layers_done_alike(&b.report, &b.pack_stdout, &l.report, &l.pack_stdout);
 }
 
 #[test]
@@ -875,7 +875,7 @@ fn restored_layers_left_alone_and_working_dirs_agree() {
         );
         let (b, l) = (b.unwrap(), l.unwrap());
         assert_agree(&b.report, &l.report);
-        assert_layers_done_alike(&b.report, &b.build_output, &l.report, &l.build_output);
+        assert_layers_done_alike(&b.report, &b.pack_stdout, &l.report, &l.pack_stdout);
         let run = assert_launches_agree(&b, &l, &LaunchConfig::new());
         assert_eq!(run.stdout, "inside\n");
     }

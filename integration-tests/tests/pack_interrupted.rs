@@ -51,11 +51,13 @@ fn composite() -> &'static Path {
 }
 
 fn config(app: &Path, buildpack: &Path, env: &ExecEnv, cache: &Path) -> BuildConfig {
-    BuildConfig::new(app)
+    let mut config = BuildConfig::new(app);
+    config
         .buildpacks([BuildpackReference::Packaged(buildpack.to_path_buf())])
         .exec_env(env.clone())
         .engine(Engine::Pack)
-        .cache_dir(cache)
+        .cache_dir(cache);
+    config
 }
 
 /// The build run by the child process; a no-op in a normal test run.
@@ -517,7 +519,7 @@ fn killed_pack_builds_resume_like_a_clean_build(app: &str, env: &ExecEnv, main_l
         assert_eq!(
             got, expected,
             "{app}: the build after a kill at {after:?} ({kill:?}) differs from a clean build\n{}",
-            resumed.build_output
+            resumed.pack_stdout
         );
     }
     assert!(
@@ -576,7 +578,7 @@ fn two_pack_builds_sharing_a_cache_volume_serialize_and_leave_it_intact() {
                     barrier.wait();
                     LocalRunner::default()
                         .try_build(config(app, buildpack, env, cache))
-                        .map(|ctx| ctx.build_output)
+                        .map(|ctx| ctx.pack_stdout)
                         .map_err(|error| error.to_string())
                 })
             })
@@ -606,7 +608,7 @@ fn two_pack_builds_sharing_a_cache_volume_serialize_and_leave_it_intact() {
             ctx.layer("examples/nodejs", layer).map(|l| l.state),
             Some(LayerState::Restored),
             "{layer} must come back from the shared volume:\n{}",
-            ctx.build_output
+            ctx.pack_stdout
         );
         if env == ExecEnv::Test {
             let run = ctx.launch(

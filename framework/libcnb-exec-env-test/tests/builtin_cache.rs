@@ -57,11 +57,13 @@ impl Fixture {
     }
 
     fn config(&self, env: ExecEnv) -> BuildConfig {
-        BuildConfig::new(&self.app)
+        let mut config = BuildConfig::new(&self.app);
+        config
             .buildpacks([BuildpackReference::Packaged(self.bp.clone())])
             .engine(Engine::Builtin)
             .cache_dir(&self.cache)
-            .exec_env(env)
+            .exec_env(env);
+        config
     }
 
     fn cached(&self, layer_file: &str) -> PathBuf {
@@ -90,12 +92,12 @@ fn an_unchanged_rebuild_leaves_the_cached_files_alone() {
             ctx.layer("t/cache", "deps").unwrap().state,
             LayerState::Restored
         );
-        assert!(ctx.build_output.contains("deps: reusing"));
+        assert!(ctx.pack_stdout.contains("deps: reusing"));
         assert!(
-            ctx.build_output
+            ctx.pack_stdout
                 .contains("Reusing cache layer 't/cache:gems-test'"),
             "{}",
-            ctx.build_output
+            ctx.pack_stdout
         );
         // The image has the previous image's file (moved, not copied), and it is not the
         // cache's (no shared inodes).
@@ -131,7 +133,7 @@ fn a_retained_layer_of_another_env_is_not_touched() {
             ctx.layer("t/cache", "gems-test").unwrap().state,
             LayerState::Restored
         );
-        assert!(ctx.build_output.contains("gems: reusing"));
+        assert!(ctx.pack_stdout.contains("gems: reusing"));
     });
     assert_eq!(stamp(&fx.cached("gems-test/file")), gems);
 }
@@ -141,22 +143,19 @@ fn a_modified_layer_is_saved_again() {
     let fx = Fixture::new();
     let runner = LocalRunner::default();
     runner.build(fx.config(ExecEnv::Test), |_| {});
-    runner.build(
-        fx.config(ExecEnv::Test).platform_env("MODIFY", "1"),
-        |ctx| {
-            assert!(
-                ctx.build_output
-                    .contains("Adding cache layer 't/cache:deps'"),
-                "{}",
-                ctx.build_output
-            );
-        },
-    );
+    runner.build(fx.config(ExecEnv::Test).env("MODIFY", "1"), |ctx| {
+        assert!(
+            ctx.pack_stdout
+                .contains("Adding cache layer 't/cache:deps'"),
+            "{}",
+            ctx.pack_stdout
+        );
+    });
     let cached = std::fs::read_to_string(fx.cached("deps/big")).unwrap();
     assert!(cached.ends_with("more\n"), "the cache kept the old file");
     // The next build restores the modified layer (its digest matches what was saved).
     runner.build(fx.config(ExecEnv::Test), |ctx| {
-        assert!(ctx.build_output.contains("deps: reusing"));
+        assert!(ctx.pack_stdout.contains("deps: reusing"));
         let image = std::fs::read_to_string(ctx.image_dir().join("layers/t_cache/deps/big"));
         assert!(image.unwrap().ends_with("more\n"));
     });
@@ -176,7 +175,7 @@ fn a_write_into_the_image_does_not_reach_the_cache() {
     );
     runner.build(fx.config(ExecEnv::Test), |ctx| {
         // Restored from the cache, not from the scribbled image.
-        assert!(ctx.build_output.contains("deps: reusing"));
+        assert!(ctx.pack_stdout.contains("deps: reusing"));
         let image = ctx.image_dir().join("layers/t_cache/deps/big");
         assert_eq!(std::fs::metadata(image).unwrap().len(), 100_000);
     });
@@ -189,7 +188,7 @@ fn a_failed_build_leaves_an_index_naming_only_layers_still_cached() {
     runner.build(fx.config(ExecEnv::Test), |_| {});
     let failed = runner.try_build(
         fx.config(ExecEnv::Test)
-            .platform_env("FAIL", fx.root.to_string_lossy()),
+            .env("FAIL", fx.root.to_string_lossy()),
     );
     assert!(failed.is_err(), "the build must fail");
     // While the build ran, `gems-test` (cache only) was out of the cache, and the index did

@@ -129,7 +129,7 @@ proptest! {
                 std::fs::create_dir_all(&source).unwrap();
                 std::fs::write(source.join("f"), entry.name).unwrap();
                 std::fs::write(root.join("layers/a_b").join(format!("{}.toml", entry.name)), "[metadata]\nk = 1\n").unwrap();
-                digest = Some(tree_digest(&source).unwrap());
+                digest = Some(crate::platform::tree_stat::Snapshot::take(&source).unwrap().digest());
             }
             let recorded = match (entry.digest, digest) {
                 (Digest::Right, Some(digest)) => Some(digest),
@@ -160,7 +160,7 @@ proptest! {
         std::fs::write(root.join("metadata.toml"), toml::to_string(&index).unwrap()).unwrap();
         let before = snapshot(&precious);
         let mut log = Log::new(Progress::Quiet);
-        let cache = Cache::open(&cache_dir, &mut log);
+        let mut cache = Cache::open(&cache_dir, &mut log);
         let group = vec![GroupEntry {
             buildpack: crate::engine::PackagedBuildpack {
                 dir: tmp.path().to_path_buf(),
@@ -176,7 +176,7 @@ proptest! {
             exec_env: libcnb_exec_env::ExecEnvSelector::All,
         }];
         let layers = tmp.path().join("layers");
-        let restored = cache.restore(&group, &layers, &mut log).unwrap();
+        let restored = cache.restore(&group, &layers, None, &mut log).unwrap();
         prop_assert_eq!(snapshot(&precious), before, "changed outside the cache");
         let got: std::collections::BTreeSet<String> =
             restored.iter().map(|layer| layer.name.clone()).collect();
