@@ -1,17 +1,62 @@
 //! What a build returns: libcnb's result plus processes that carry `exec-env`.
 
 use crate::launch::{Launch, LaunchLabel, LaunchSlice, Process};
+use libcnb::data::sbom::SbomFormat;
 use libcnb::data::store::Store;
 use libcnb::sbom::Sbom;
+use std::path::{Path, PathBuf};
+
+/// Where the lifecycle reads a buildpack's SBOM of `kind` (`build` or `launch`) in `format`
+/// (Buildpack API: `<layers>/<kind>.sbom.<ext>`, as libcnb writes it).
+fn sbom_path(layers_dir: &Path, kind: &str, format: &SbomFormat) -> PathBuf {
+    let extension = match format {
+        SbomFormat::CycloneDxJson => "cdx.json",
+        SbomFormat::SpdxJson => "spdx.json",
+        SbomFormat::SyftJson => "syft.json",
+    };
+    layers_dir.join(format!("{kind}.sbom.{extension}"))
+}
 
 /// The result of [`crate::Buildpack::build`].
 #[must_use]
 pub struct BuildResult {
-    pub(crate) libcnb: libcnb::build::BuildResult,
     pub(crate) launch: Launch,
+    pub(crate) store: Option<Store>,
+    pub(crate) build_sboms: Vec<Sbom>,
+    pub(crate) launch_sboms: Vec<Sbom>,
 }
 
 impl BuildResult {
+    /// Writes what libcnb's runtime would write for this result: `launch.toml` (with
+    /// `exec-env`), `store.toml` and the SBOM files (`<layers>/{build,launch}.sbom.<ext>`).
+    pub(crate) fn write<E>(&self, layers_dir: &Path) -> Result<(), libcnb::Error<E>> {
+        if !self.launch.is_empty() {
+            self.launch.write(layers_dir).map_err(|error| {
+                libcnb::Error::CannotWriteLaunch(libcnb::TomlFileError::IoError(
+                    std::io::Error::other(error),
+                ))
+            })?;
+        }
+        if let Some(store) = &self.store {
+            std::fs::write(
+                layers_dir.join("store.toml"),
+                crate::toml_text::store_document(&store.metadata),
+            )
+            .map_err(|error| {
+                libcnb::Error::CannotWriteStore(libcnb::TomlFileError::IoError(error))
+            })?;
+        }
+        for sbom in &self.build_sboms {
+            std::fs::write(sbom_path(layers_dir, "build", &sbom.format), &sbom.data)
+                .map_err(libcnb::Error::CannotWriteBuildSbom)?;
+        }
+        for sbom in &self.launch_sboms {
+            std::fs::write(sbom_path(layers_dir, "launch", &sbom.format), &sbom.data)
+                .map_err(libcnb::Error::CannotWriteLaunchSbom)?;
+        }
+        Ok(())
+    }
+
     /// The `launch.toml` content this build writes.
     #[must_use]
     pub fn launch(&self) -> &Launch {
@@ -35,8 +80,10 @@ impl BuildResult {
 #[must_use]
 #[derive(Default)]
 pub struct BuildResultBuilder {
-    libcnb: libcnb::build::BuildResultBuilder,
     launch: Launch,
+    store: Option<Store>,
+    build_sboms: Vec<Sbom>,
+    launch_sboms: Vec<Sbom>,
 }
 
 impl BuildResultBuilder {
@@ -119,19 +166,19 @@ impl BuildResultBuilder {
 
     /// Sets `store.toml`.
     pub fn store<S: Into<Store>>(mut self, store: S) -> Self {
-        self.libcnb = self.libcnb.store(store);
+        self.store = Some(store.into());
         self
     }
 
     /// Adds a build SBOM.
     pub fn build_sbom(mut self, sbom: Sbom) -> Self {
-        self.libcnb = self.libcnb.build_sbom(sbom);
+        self.build_sboms.push(sbom);
         self
     }
 
     /// Adds a launch SBOM.
     pub fn launch_sbom(mut self, sbom: Sbom) -> Self {
-        self.libcnb = self.libcnb.launch_sbom(sbom);
+        self.launch_sboms.push(sbom);
         self
     }
 
@@ -146,8 +193,10 @@ impl BuildResultBuilder {
     /// The result.
     pub fn build_unwrapped(self) -> BuildResult {
         BuildResult {
-            libcnb: self.libcnb.build_unwrapped(),
             launch: self.launch,
+            store: self.store,
+            build_sboms: self.build_sboms,
+            launch_sboms: self.launch_sboms,
         }
     }
 }
@@ -193,3 +242,48 @@ struct RepositoryReadme;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/porting-from-libcnb.md")]
 struct PortingGuide;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_and_sboms_are_written_where_libcnb_writes_them() {
+        let layers = tempfile::tempdir().unwrap();
+        let mut metadata = toml::Table::new();
+        metadata.insert("version".into(), "1.2.3".into());
+        metadata.insert("count".into(), 3.into());
+        let mut nested = toml::Table::new();
+        nested.insert(
+            "odd key".into(),
+            toml::Value::Array(vec![1.5.into(), true.into()]),
+        );
+        metadata.insert("nested".into(), toml::Value::Table(nested));
+        let result = BuildResultBuilder::new()
+            .store(Store {
+                metadata: metadata.clone(),
+            })
+            .build_sbom(Sbom::from_bytes(SbomFormat::SpdxJson, *b"{}"))
+            .launch_sbom(Sbom::from_bytes(SbomFormat::CycloneDxJson, *b"[]"))
+            .build_unwrapped();
+        result
+            .write::<std::convert::Infallible>(layers.path())
+            .unwrap();
+
+        let store = std::fs::read_to_string(layers.path().join("store.toml")).unwrap();
+        let read: Store = toml::from_str(&store).unwrap();
+        assert_eq!(read.metadata, metadata, "{store}");
+        assert_eq!(
+            std::fs::read(layers.path().join("build.sbom.spdx.json")).unwrap(),
+            b"{}"
+        );
+        assert_eq!(
+            std::fs::read(layers.path().join("launch.sbom.cdx.json")).unwrap(),
+            b"[]"
+        );
+        assert!(
+            !layers.path().join("launch.toml").exists(),
+            "no processes: no launch.toml"
+        );
+    }
+}

@@ -41,6 +41,61 @@ pub(crate) fn push_key(out: &mut String, key: &str) {
     }
 }
 
+/// Appends a `toml::Value` (from an author's `Store`): tables inline, floats always with a
+/// fraction or exponent, so that the text reads back as the same value.
+pub(crate) fn push_toml_value(out: &mut String, value: &toml::Value) {
+    match value {
+        toml::Value::String(text) => push_string(out, text),
+        toml::Value::Integer(number) => {
+            let _ = write!(out, "{number}");
+        }
+        toml::Value::Float(number) if number.is_nan() => out.push_str("nan"),
+        toml::Value::Float(number) if number.is_infinite() => {
+            out.push_str(if *number > 0.0 { "inf" } else { "-inf" });
+        }
+        // `Debug` keeps a fraction (`1.0`, not `1`) and uses exponents TOML reads (`1e20`).
+        toml::Value::Float(number) => {
+            let _ = write!(out, "{number:?}");
+        }
+        toml::Value::Boolean(flag) => out.push_str(if *flag { "true" } else { "false" }),
+        toml::Value::Datetime(datetime) => {
+            let _ = write!(out, "{datetime}");
+        }
+        toml::Value::Array(items) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push_str(", ");
+                }
+                push_toml_value(out, item);
+            }
+            out.push(']');
+        }
+        toml::Value::Table(table) => {
+            out.push('{');
+            for (index, (key, item)) in table.iter().enumerate() {
+                out.push_str(if index > 0 { ", " } else { " " });
+                push_key(out, key);
+                out.push_str(" = ");
+                push_toml_value(out, item);
+            }
+            out.push_str(if table.is_empty() { "}" } else { " }" });
+        }
+    }
+}
+
+/// `store.toml` for `metadata`: one `[metadata]` table, nested tables inline.
+pub(crate) fn store_document(metadata: &toml::Table) -> String {
+    let mut out = String::from("[metadata]\n");
+    for (key, value) in metadata {
+        push_key(&mut out, key);
+        out.push_str(" = ");
+        push_toml_value(&mut out, value);
+        out.push('\n');
+    }
+    out
+}
+
 /// Appends `key = ["a", "b"]` and a newline.
 pub(crate) fn push_string_array<'a>(
     out: &mut String,
@@ -157,6 +212,17 @@ pub(crate) fn document(table: &DeTable<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_toml_value_reads_back_as_itself() {
+        let text = "[metadata]\ns = \"a\\\"b\\n\"\ni = -7\nf = 1.0\ng = 1e300\nh = -0.5\nb = false\nd = 1979-05-27T07:32:00Z\na = [1, [2, \"x\"], { k = 1 }]\nt = { \"odd key\" = { inner = [] } }\nempty = {}\n";
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let metadata = table["metadata"].as_table().unwrap();
+        let written = store_document(metadata);
+        let again: toml::Table = toml::from_str(&written).unwrap();
+        assert_eq!(&again["metadata"], &table["metadata"], "{written}");
+    }
+
     use super::*;
 
     #[test]
