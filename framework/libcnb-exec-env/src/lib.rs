@@ -8,6 +8,7 @@ pub mod exec_env;
 #[doc(hidden)]
 pub mod internal;
 pub mod launch;
+mod layer_names;
 pub mod layers;
 mod output;
 pub mod resolve;
