@@ -14,6 +14,7 @@ pub(crate) mod env_files;
 mod exporter;
 mod launcher;
 mod plan;
+mod previous_image;
 mod restorer;
 
 use crate::engine::Progress;
