@@ -223,7 +223,12 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     });
 
     header(&mut log, Phase::Build);
-    let built = match builder::build(request, &workspace, &detected, &restored, &mut log) {
+    let built = builder::build(request, &workspace, &detected, &restored, &mut log);
+    if built.is_err() {
+        // A failed build leaves the cache as it found it.
+        cache.put_back(&restored, &workspace.layers_dir, &mut log)?;
+    }
+    let built = match built {
         Ok(built) => built,
         Err(EngineError::BuildpackFailed {
             buildpack_id,

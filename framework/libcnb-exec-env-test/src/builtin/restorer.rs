@@ -92,6 +92,9 @@ fn without_unsafe_names(mut metadata: Metadata, log: &mut Log) -> Metadata {
 pub(crate) struct Cache {
     root: PathBuf,
     metadata: Metadata,
+    /// The index entries (types, digest) of the layers this build moved out of the cache, so
+    /// that a failed build can put them back ([`Cache::put_back`]).
+    departed: BTreeMap<(String, String), (CachedLayer, String)>,
 }
 
 /// Where a restored layer's files came from.
@@ -188,6 +191,7 @@ impl Cache {
         Self {
             root,
             metadata: without_unsafe_names(metadata, log),
+            departed: BTreeMap::new(),
         }
     }
 
@@ -317,6 +321,12 @@ impl Cache {
             .collect();
         if !leaving.is_empty() {
             for (id, name) in &leaving {
+                let types = self.metadata.buildpacks.get(id).and_then(|l| l.get(name));
+                let digest = self.metadata.digests.get(id).and_then(|d| d.get(name));
+                if let (Some(types), Some(digest)) = (types, digest) {
+                    self.departed
+                        .insert((id.clone(), name.clone()), (types.clone(), digest.clone()));
+                }
                 self.forget(id, name);
             }
             self.write_index()?;
@@ -357,6 +367,50 @@ impl Cache {
             });
         }
         Ok(restored)
+    }
+
+    /// After a failed build: moves the layers this build took out of the cache back into it,
+    /// when the build left their files as restored, so that a failed build leaves the cache as
+    /// it found it (the lifecycle writes no cache for a failed build). A layer the build
+    /// changed stays out of the cache and is built again next time.
+    ///
+    /// # Errors
+    /// The index cannot be written.
+    pub(crate) fn put_back(
+        &mut self,
+        restored: &[RestoredLayer],
+        layers_dir: &Path,
+        log: &mut Log,
+    ) -> Result<(), EngineError> {
+        let mut returned = false;
+        for layer in restored.iter().filter(|layer| layer.source == Source::Cache) {
+            let key = (layer.buildpack_id.clone(), layer.name.clone());
+            let Some((types, digest)) = self.departed.remove(&key) else {
+                continue;
+            };
+            let (id, name) = (&layer.buildpack_id, &layer.name);
+            let dir = layers_dir.join(escape_id(id)).join(name);
+            if !Snapshot::take(&dir).is_ok_and(|now| now.digest() == digest) {
+                log.line(&format!(
+                    "Not returning layer {id}:{name} to the cache: the failed build changed it"
+                ));
+                continue;
+            }
+            let target = self.root.join("layers").join(escape_id(id)).join(name);
+            match move_tree(&dir, &target) {
+                Ok(_) => {
+                    self.record(id, name, &types, digest);
+                    returned = true;
+                }
+                Err(error) => log.line(&format!(
+                    "Not returning layer {id}:{name} to the cache: {error}"
+                )),
+            }
+        }
+        if returned {
+            self.write_index()?;
+        }
+        Ok(())
     }
 
     /// Makes the cache hold exactly the `cache = true` layers of this build, and returns the
