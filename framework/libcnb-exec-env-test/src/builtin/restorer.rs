@@ -383,7 +383,10 @@ impl Cache {
         log: &mut Log,
     ) -> Result<(), EngineError> {
         let mut returned = false;
-        for layer in restored.iter().filter(|layer| layer.source == Source::Cache) {
+        for layer in restored
+            .iter()
+            .filter(|layer| layer.source == Source::Cache)
+        {
             let key = (layer.buildpack_id.clone(), layer.name.clone());
             let Some((types, digest)) = self.departed.remove(&key) else {
                 continue;
