@@ -64,8 +64,10 @@ def environments(results: dict) -> None:
         print(f"**{app['app']}** ({app['buildpack']}, {app['note']}; {app['repetitions']} repetition(s), medians; ratios median (min–max);"
               f" load average {last['loadavg_before_after'][0]:.1f} → {last['loadavg_before_after'][1]:.1f})")
         print()
-        print("| Build | time | × cold (min–max) | probes | test pkgs linked | created | restored | retained | uncached (every build) |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        unpack = any(r["builds"][k].get("unpacked") is not None for r in runs for k in r["builds"])
+        extra = " image layers unpacked (unchanged) |" if unpack else ""
+        print("| Build | time | × cold (min–max) | probes | test pkgs linked |" + extra + " created | restored | retained | uncached (every build) |")
+        print("|---|---|---|---|---|---|---|---|---|" + ("---|" if unpack else ""))
         cold = statistics.median(r["builds"]["1_test_cold"]["seconds"] for r in runs)
         for key, label in [("1_test_cold", "1. test, cold"), ("2_production", "2. production"),
                            ("3_test_again", "3. test again"), ("4_test_unchanged", "4. test, unchanged")]:
@@ -75,7 +77,8 @@ def environments(results: dict) -> None:
             spread = {"min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)}
             probes = max(r["builds"][key].get("probes", 0) for r in runs)
             linked = max(r["builds"][key].get("tests_linked", 0) for r in runs)
-            print(f"| {label} | {seconds:.2f} s | {rng(spread)} | {probes} | {linked} | {names(b, 'created')} |"
+            cell = f" {b.get('unpacked')} ({b.get('unpacked_unchanged')}) |" if unpack else ""
+            print(f"| {label} | {seconds:.2f} s | {rng(spread)} | {probes} | {linked} |{cell} {names(b, 'created')} |"
                   f" {names(b, 'restored')} | {names(b, 'retained')} | {names(b, 'uncached')} |")
         platform = statistics.median(r["platform_test_build_and_run_seconds"] for r in runs)
         floor = statistics.median(r["floor_seconds"] for r in runs)

@@ -122,15 +122,31 @@ struct BuildFigures {
     /// Go packages whose test binary the test precompile built and linked (`ok` lines without
     /// `(cached)`): zero when Go's test cache serves an unchanged app.
     tests_linked: usize,
+    /// The lifecycle engine's image stand-in after export: layers unpacked, layers unchanged
+    /// since the last build (`Image stand-in ...: N layer(s) unpacked, M unchanged ...`).
+    unpacked: Option<(u64, u64)>,
 }
 
 /// Counts the lines of a build's output that show a tool probe, and Go test packages compiled
 /// rather than served from Go's test cache.
+/// The lifecycle engine's `Image stand-in <dir>: N layer(s) unpacked, M unchanged since the last
+/// build` line: how much of the exported image it unpacked.
+fn unpacked_layers(output: &str) -> Option<(u64, u64)> {
+    let line = output
+        .lines()
+        .find(|line| line.starts_with("Image stand-in ") && line.contains(" layer(s) unpacked, "))?;
+    let (_, counts) = line.rsplit_once(": ")?;
+    let (unpacked, rest) = counts.split_once(" layer(s) unpacked, ")?;
+    let kept = rest.split_whitespace().next()?;
+    Some((unpacked.parse().ok()?, kept.parse().ok()?))
+}
+
 fn count_work(output: &str) -> (usize, usize) {
     let mut probes = 0;
     let mut linked = 0;
     for line in output.lines() {
-        let line = line.trim_start();
+        // Build output is in bullet_stream's style: a probe is a `- Probing: ...` step.
+        let line = line.trim_start().trim_start_matches("- ");
         if line.starts_with("Probing: `") {
             probes += 1;
         } else if line.starts_with("ok  \t") && !line.contains("(cached)") {
@@ -160,6 +176,7 @@ impl BuildFigures {
         Self {
             probes,
             tests_linked,
+            unpacked: unpacked_layers(&output),
             seconds: elapsed.as_secs_f64(),
             created: names(LayerState::Created),
             restored: names(LayerState::Restored),
@@ -183,6 +200,8 @@ impl BuildFigures {
             "uncached": self.uncached,
             "probes": self.probes,
             "tests_linked": self.tests_linked,
+            "unpacked": self.unpacked.map(|(unpacked, _)| unpacked),
+            "unpacked_unchanged": self.unpacked.map(|(_, kept)| kept),
         })
     }
 }
@@ -539,10 +558,16 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
         let build = &last["builds"][key];
         let _ = writeln!(
             text,
-            "    {name:15} {seconds:8.2} s  {} of cold | probes: {}, test packages linked: {} (most in one repetition) | created: {} | restored: {} | retained: {} | (uncached: {})",
+            "    {name:15} {seconds:8.2} s  {} of cold | probes: {}, test packages linked: {} (most in one repetition){} | created: {} | restored: {} | retained: {} | (uncached: {})",
             show_spread(spread_of(runs, &["builds", key, "ratio_to_cold"])),
             spread_of(runs, &["builds", key, "probes"]).2,
             spread_of(runs, &["builds", key, "tests_linked"]).2,
+            match (build["unpacked"].as_u64(), build["unpacked_unchanged"].as_u64()) {
+                (Some(unpacked), Some(kept)) => {
+                    format!(" | image layers unpacked after export: {unpacked} ({kept} unchanged)")
+                }
+                _ => String::new(),
+            },
             list(&build["created"]),
             list(&build["restored"]),
             list(&build["retained"]),
