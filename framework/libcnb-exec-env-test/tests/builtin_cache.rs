@@ -71,6 +71,20 @@ impl Fixture {
     }
 }
 
+/// Whether launches are isolated here (so the export links instead of copying). Under CI it
+/// must be: the linked cache is what these tests are about.
+fn isolated() -> bool {
+    let available = libcnb_exec_env_test::builtin::launch_isolation_available();
+    assert!(
+        available || std::env::var_os("CI").is_none(),
+        "launch isolation is not available under CI"
+    );
+    if !available {
+        eprintln!("NOTE: launch isolation is not available here: testing the copying cache");
+    }
+    available
+}
+
 /// Inode and modification time: a file written again (or copied) gets others.
 fn stamp(path: &Path) -> (u64, i64, i64) {
     let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -99,11 +113,19 @@ fn an_unchanged_rebuild_leaves_the_cached_files_alone() {
             "{}",
             ctx.pack_stdout
         );
-        // The image has the previous image's file (moved, not copied), and it is not the
-        // cache's (no shared inodes).
+        // The image has the previous image's file (moved, not copied). With isolated
+        // launches it is the cache's own file (hard-linked at export, no byte copied);
+        // without, a copy.
         let now = stamp(&ctx.image_dir().join("layers/t_cache/deps/big"));
         assert_eq!(now, image_big, "the image's deps/big was copied again");
-        assert_ne!(now.0, big.0, "image and cache share an inode");
+        if isolated() {
+            assert_eq!(
+                now.0, big.0,
+                "the export copied deps/big instead of linking it"
+            );
+        } else {
+            assert_ne!(now.0, big.0, "image and cache share an inode");
+        }
     });
     assert_eq!(
         stamp(&fx.cached("deps/big")),
@@ -162,23 +184,99 @@ fn a_modified_layer_is_saved_again() {
 }
 
 #[test]
-fn a_write_into_the_image_does_not_reach_the_cache() {
+fn a_launch_that_writes_into_its_layers_changes_neither_the_image_nor_the_cache() {
     let fx = Fixture::new();
     let runner = LocalRunner::default();
     runner.build(fx.config(ExecEnv::Test), |ctx| {
-        // What a process could do at launch: write into an image layer.
-        std::fs::write(ctx.image_dir().join("layers/t_cache/deps/big"), "scribbled").unwrap();
+        let big = ctx.image_dir().join("layers/t_cache/deps/big");
+        // A process that writes into an image layer in place, then reads it back.
+        let output = ctx.run_shell_command(format!(
+            "printf scribbled > '{0}' && printf x >> '{0}' && cat '{0}'",
+            big.display()
+        ));
+        assert_eq!(output.stdout, "scribbledx", "{output:?}");
+        // As with `docker run`: the write stayed in that launch.
+        assert_eq!(std::fs::metadata(&big).unwrap().len(), 100_000);
+        let again = ctx.run_shell_command(format!("wc -c < '{}'", big.display()));
+        assert_eq!(again.stdout.trim(), "100000");
     });
     assert_eq!(
         std::fs::metadata(fx.cached("deps/big")).unwrap().len(),
         100_000
     );
     runner.build(fx.config(ExecEnv::Test), |ctx| {
-        // Restored from the cache, not from the scribbled image.
         assert!(ctx.pack_stdout.contains("deps: reusing"));
         let image = ctx.image_dir().join("layers/t_cache/deps/big");
         assert_eq!(std::fs::metadata(image).unwrap().len(), 100_000);
     });
+}
+
+#[test]
+fn a_write_into_the_image_outside_any_launch_is_never_restored() {
+    let fx = Fixture::new();
+    let runner = LocalRunner::default();
+    runner.build(fx.config(ExecEnv::Test), |ctx| {
+        // Someone edits the image stand-in by hand, in place: with a linked cache that is the
+        // cache's file too, and the cache's digest no longer matches it.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(ctx.image_dir().join("layers/t_cache/deps/big"))
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"scribbled").unwrap();
+    });
+    runner.build(fx.config(ExecEnv::Test), |ctx| {
+        // Restored only when the cache kept a copy of its own; never the scribbled file.
+        assert_eq!(ctx.pack_stdout.contains("deps: reusing"), !isolated());
+        let image = ctx.image_dir().join("layers/t_cache/deps/big");
+        assert_eq!(std::fs::metadata(image).unwrap().len(), 100_000);
+    });
+}
+
+#[test]
+fn a_cached_layer_another_image_shares_is_copied_out_before_a_build_writes_into_it() {
+    let fx = Fixture::new();
+    let order = libcnb_exec_env_test::resolve_order(&[BuildpackReference::Packaged(fx.bp.clone())])
+        .unwrap();
+    let request = |output: &str, modify: bool| libcnb_exec_env_test::BuildRequest {
+        app_dir: fx.app.clone(),
+        order: order.clone(),
+        exec_env: ExecEnv::Test,
+        platform_env: if modify {
+            [("MODIFY".to_owned(), "1".to_owned())].into()
+        } else {
+            std::collections::BTreeMap::new()
+        },
+        cache_dir: fx.cache.clone(),
+        output_dir: fx.root.join(output),
+        target: libcnb_exec_env_test::Target::host(),
+        progress: libcnb_exec_env_test::Progress::Quiet,
+        previous_image: true,
+    };
+    // Image A, whose deps the cache shares (when launches are isolated).
+    libcnb_exec_env_test::run_build(Engine::Builtin, &request("a", false)).unwrap();
+    let a_big = fx.root.join("a/layers/t_cache/deps/big");
+    let before = stamp(&a_big);
+    // Image B, same cache: its build appends to deps/big in place.
+    let report = libcnb_exec_env_test::run_build(Engine::Builtin, &request("b", true)).unwrap();
+    assert!(
+        report.output().contains("deps: reusing"),
+        "{}",
+        report.output()
+    );
+    let b_big = std::fs::read_to_string(fx.root.join("b/layers/t_cache/deps/big")).unwrap();
+    assert!(b_big.ends_with("more\n"));
+    // Image A is as it was built.
+    assert_eq!(std::fs::metadata(&a_big).unwrap().len(), 100_000);
+    assert_eq!(stamp(&a_big), before);
+    // And the cache holds B's layer: the next build of A restores the modified one.
+    let report = libcnb_exec_env_test::run_build(Engine::Builtin, &request("a", false)).unwrap();
+    assert!(
+        report.output().contains("deps: reusing"),
+        "{}",
+        report.output()
+    );
+    let a_big = std::fs::read_to_string(&a_big).unwrap();
+    assert!(a_big.ends_with("more\n"));
 }
 
 #[test]

@@ -22,6 +22,7 @@
 use super::env_files::Env;
 use super::escape_id;
 use super::exporter::{ImageConfig, ImageMetadata, ImageProcess};
+use super::isolation::{self, Isolation};
 use crate::engine::{EngineError, LaunchRequest, LaunchResult};
 use crate::platform::test_results::results_files;
 use crate::results::TestReport;
@@ -159,6 +160,8 @@ pub(crate) struct Prepared {
     env: Env,
     config: ImageConfig,
     app_dir: PathBuf,
+    /// The launch's own overlay of the layers, when isolated ([`super::isolation`]).
+    pub(crate) isolation: Option<Isolation>,
 }
 
 /// The command that launches the process `request` asks for, not started.
@@ -240,6 +243,16 @@ pub(crate) fn prepare(request: &LaunchRequest) -> Result<Prepared, EngineError> 
         .current_dir(&working_dir)
         .env_clear()
         .envs(&env.vars);
+    let isolation = isolation::isolate(&mut command, &layers_dir).map_err(EngineError::io(
+        format!("cannot prepare an overlay of {}", layers_dir.display()),
+    ))?;
+    if isolation.is_none() {
+        // Run in place: the image's files must not be the cache's.
+        isolation::break_shared_links(&layers_dir).map_err(EngineError::io(format!(
+            "cannot give the image {} files of its own",
+            layers_dir.display()
+        )))?;
+    }
     let program = program.clone();
     Ok(Prepared {
         command,
@@ -249,6 +262,7 @@ pub(crate) fn prepare(request: &LaunchRequest) -> Result<Prepared, EngineError> 
         env,
         config,
         app_dir,
+        isolation,
     })
 }
 
@@ -265,6 +279,7 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         env,
         config,
         app_dir,
+        isolation,
     } = prepare(request)?;
     let started = Instant::now();
     let run = crate::platform::process::run(
@@ -278,6 +293,7 @@ pub fn launch(request: &LaunchRequest) -> Result<LaunchResult, EngineError> {
         ),
     )?;
     let duration = started.elapsed();
+    drop(isolation);
     let mut stderr_text = run.stderr;
     if run.timed_out {
         let _ = writeln!(

@@ -12,6 +12,7 @@ mod builder;
 mod detector;
 pub(crate) mod env_files;
 mod exporter;
+pub(crate) mod isolation;
 mod launcher;
 mod plan;
 mod previous_image;
@@ -34,6 +35,21 @@ pub use crate::platform::test_results::{
     TEST_RESULTS_PATH_ENV, TEST_RESULTS_PATH_LABEL,
 };
 pub(crate) use crate::platform::tree::{copy_dir, remove_path};
+pub use isolation::LAUNCH_ISOLATION_ENV;
+
+/// Whether the built-in engine isolates launched processes on this machine (each sees the
+/// image's layers through an overlay of its own; see [`LAUNCH_ISOLATION_ENV`]). When it does,
+/// the export hard-links layers that are both exported and cached instead of copying them.
+///
+/// ```
+/// // Probed once per process; `CNB_LOCAL_LAUNCH_ISOLATION=off` turns it off.
+/// let isolated: bool = libcnb_exec_env_test::builtin::launch_isolation_available();
+/// # let _ = isolated;
+/// ```
+#[must_use]
+pub fn launch_isolation_available() -> bool {
+    isolation::available()
+}
 pub use launcher::launch;
 
 /// Directories a build works in.
@@ -144,9 +160,19 @@ impl crate::engine::BuildEngine for BuiltinEngine {
         &self,
         request: &crate::engine::LaunchRequest,
     ) -> Result<crate::engine::PreparedLaunch, EngineError> {
+        let prepared = launcher::prepare(request)?;
+        // The overlay's scratch directory outlives this call: removed after the process.
+        let cleanup = prepared.isolation.map(|isolation| {
+            let mut remove = std::process::Command::new("sh");
+            remove
+                .arg("-c")
+                .arg(r#"chmod -R u+rwx "$0/work" 2>/dev/null; rm -rf -- "$0""#)
+                .arg(isolation.keep());
+            remove
+        });
         Ok(crate::engine::PreparedLaunch {
-            command: launcher::prepare(request)?.command,
-            cleanup: None,
+            command: prepared.command,
+            cleanup,
             container: None,
         })
     }

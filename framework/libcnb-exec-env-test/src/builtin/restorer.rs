@@ -24,15 +24,22 @@
 //!
 //! Layers are moved, never copied, between the cache, the previous image and the layers
 //! directory whenever one copy is enough (see [`Cache::restore`] and [`Cache::save`]): a
-//! rebuild costs what it changed, plus a stat walk of each restored layer. The image and the
-//! cache never share inodes (no hard links): a process writing into an image layer at launch
-//! cannot change the cache.
+//! rebuild costs what it changed, plus a stat walk of each restored layer.
+//!
+//! A layer both exported and cached (`launch = true, cache = true`) is hard-linked into the
+//! cache when launches are isolated ([`super::isolation`]): no launched process can write into
+//! the image, so the image's files stay what was cached. Where launches are not isolated, it is
+//! copied, and image and cache share no inode. Nothing writes into shared files in place:
+//! [`sync_changes`] replaces the entries it writes; a cached layer whose files another image
+//! shares is copied out, not moved, before a build may write into it ([`Source::CacheCopy`]);
+//! and a cached layer shared with the previous image of the same output is taken from that
+//! image, which the build replaces anyway.
 
-use super::{Log, escape_id, remove_path};
+use super::{Log, escape_id, isolation, remove_path};
 use crate::engine::{EngineError, GroupEntry};
 use crate::platform::layer_toml::CachedLayer;
 use crate::platform::tree_stat::{
-    Changes, Snapshot, copy_dir_keeping_times, move_tree, sync_changes,
+    Changes, Snapshot, copy_dir_keeping_times, link_tree, move_tree, sync_changes,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -106,6 +113,10 @@ pub(crate) enum Source {
     /// Moved from the previous image, whose copy had the cache's digest; the cache's copy
     /// stays where it is, still indexed.
     Image,
+    /// Copied out of the cache, whose files another image shares (hard links an isolated
+    /// export made): a build writing into them in place would change that image. The cache's
+    /// copy stays where it is, still indexed.
+    CacheCopy,
 }
 
 /// A layer put in place by the restorer.
@@ -302,6 +313,7 @@ impl Cache {
                     });
                 let (source, from, snapshot) = match from_image {
                     Some((dir, snapshot)) => (Source::Image, dir, snapshot),
+                    None if cached.links_outside() => (Source::CacheCopy, source, cached),
                     None => (Source::Cache, source, cached),
                 };
                 planned.push(Planned {
@@ -343,7 +355,12 @@ impl Cache {
                 |what: &str| EngineError::io(format!("cannot restore layer {id}:{name} ({what})"));
             std::fs::create_dir_all(&target_dir).map_err(io("create dir"))?;
             remove_path(&target).map_err(io("clear target"))?;
-            let snapshot = match move_tree(&plan.from, &target) {
+            let placed = if plan.source == Source::CacheCopy {
+                copy_dir_keeping_times(&plan.from, &target).map(|()| false)
+            } else {
+                move_tree(&plan.from, &target)
+            };
+            let snapshot = match placed {
                 Ok(true) => plan.snapshot,
                 Ok(false) => Snapshot::take(&target).map_err(io("read the copy"))?,
                 Err(error) => {
@@ -421,8 +438,8 @@ impl Cache {
     ///
     /// Costs what the build changed: a layer the previous image provided and the build left
     /// alone stays as cached; one it changed gets only the changed entries; a layer moved out
-    /// of the cache moves back (copied only when the image keeps it too); only new layers
-    /// that the image keeps are copied whole. While it runs, `builtin.staging` exists beside
+    /// of the cache moves back (linked or copied when the image keeps it too); new layers the
+    /// image keeps are hard-linked whole (copied where launches are not isolated). While it runs, `builtin.staging` exists beside
     /// the cache and the index names only the layers left untouched; it is written whole at
     /// the end, and anything it does not name is removed.
     #[allow(clippy::too_many_lines)] // one decision per layer, then the writes
@@ -463,10 +480,10 @@ impl Cache {
                     unchanged.insert((id.clone(), name.clone()));
                 }
                 match (layer.source, changes.is_empty(), types.launch) {
-                    (Source::Image, true, _) => Save::Keep {
+                    (Source::Image | Source::CacheCopy, true, _) => Save::Keep {
                         digest: after.digest(),
                     },
-                    (Source::Image, false, _) => Save::Sync { changes, after },
+                    (Source::Image | Source::CacheCopy, false, _) => Save::Sync { changes, after },
                     (Source::Cache, _, false) => Save::Move { after },
                     (Source::Cache, _, true) => Save::Copy,
                 }
@@ -529,7 +546,22 @@ impl Cache {
                 }
                 Save::Copy => {
                     let staged = staging.join(format!("{}-{name}", escape_id(id)));
-                    copy_dir_keeping_times(&from.join(name), &staged).map_err(failed("copy"))?;
+                    // Launches are isolated: the image's files never change after this, so
+                    // the cache can share them (no byte copied). Otherwise, a copy.
+                    // (Across file systems, a copy too.)
+                    let linked = isolation::available()
+                        && match link_tree(&from.join(name), &staged) {
+                            Ok(()) => true,
+                            Err(error) if error.kind() == std::io::ErrorKind::CrossesDevices => {
+                                remove_path(&staged).map_err(failed("clear"))?;
+                                false
+                            }
+                            Err(error) => return Err(failed("link")(error)),
+                        };
+                    if !linked {
+                        copy_dir_keeping_times(&from.join(name), &staged)
+                            .map_err(failed("copy"))?;
+                    }
                     remove_path(&target).map_err(failed("clear"))?;
                     std::fs::rename(&staged, &target).map_err(failed("move the copy"))?;
                     let verb = if unchanged.contains(&(id.clone(), name.clone())) {

@@ -43,6 +43,9 @@ pub(crate) struct EntryStat {
     /// Inode number and status-change time: local to this file system.
     pub(crate) ino: u64,
     pub(crate) ctime: (i64, i64),
+    /// Hard links to it (regular files). Not compared itself; a link made or removed elsewhere
+    /// shows in `ctime`, so a layer's links must not change between two local snapshots.
+    pub(crate) nlink: u64,
 }
 
 impl EntryStat {
@@ -53,7 +56,17 @@ impl EntryStat {
         if self.kind == Kind::Dir && later.kind == Kind::Dir {
             return self.mode != later.mode;
         }
-        self != later
+        (
+            self.kind, self.mode, self.size, self.mtime, &self.link, self.ino, self.ctime,
+        ) != (
+            later.kind,
+            later.mode,
+            later.size,
+            later.mtime,
+            &later.link,
+            later.ino,
+            later.ctime,
+        )
     }
 }
 
@@ -121,6 +134,7 @@ impl Snapshot {
                         },
                         ino: meta.ino(),
                         ctime: (meta.ctime(), meta.ctime_nsec()),
+                        nlink: if file { meta.nlink() } else { 1 },
                     },
                 );
                 if kind == Kind::Dir {
@@ -152,6 +166,22 @@ impl Snapshot {
             hasher.update([0]);
         }
         format!("sha256:{:x}", hasher.finalize())
+    }
+
+    /// Whether some file of the tree has hard links outside it (more links than names for it
+    /// inside): the tree shares files with another tree, an image's layer the export linked.
+    pub(crate) fn links_outside(&self) -> bool {
+        let mut inside: BTreeMap<u64, u64> = BTreeMap::new();
+        for entry in self.entries.values() {
+            if entry.kind == Kind::File && entry.nlink > 1 {
+                *inside.entry(entry.ino).or_default() += 1;
+            }
+        }
+        self.entries.values().any(|entry| {
+            entry.kind == Kind::File
+                && entry.nlink > inside.get(&entry.ino).copied().unwrap_or(0)
+                && entry.nlink > 1
+        })
     }
 
     /// What changed from `self` (earlier) to `later`.
@@ -244,6 +274,31 @@ pub(crate) fn copy_dir_keeping_times(from: &Path, to: &Path) -> std::io::Result<
     Ok(())
 }
 
+/// Makes `to` a tree of hard links to `from`'s files: directories made with their modes,
+/// symlinks recreated, every regular file linked (`link(2)`: the same inode, no byte copied).
+/// Same portable digest as `from`. Only for trees nothing writes into in place afterwards
+/// (an image layer whose launches are isolated, see `builtin/isolation.rs`).
+pub(crate) fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
+        } else if kind.is_dir() {
+            link_tree(&source, &target)?;
+        } else if kind.is_file() {
+            std::fs::hard_link(&source, &target)?;
+        } else {
+            copy_file_keeping_time(&source, &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// Moves a tree: a rename on one file system; a copy keeping times, then removal of the
 /// source, across file systems. Returns `true` when it was a rename (the entries kept their
 /// inodes, so their local snapshot too).
@@ -307,6 +362,35 @@ mod tests {
         assert_eq!(Snapshot::take(&copy).unwrap().digest(), after.digest());
         assert_eq!(std::fs::read_to_string(copy.join("x/new")).unwrap(), "n");
         assert!(!copy.join("link").exists());
+    }
+
+    #[test]
+    fn a_linked_tree_has_the_same_digest_and_shows_links_outside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("a");
+        write(&a.join("x/file"), "one");
+        std::os::unix::fs::symlink("x/file", a.join("link")).unwrap();
+        std::fs::hard_link(a.join("x/file"), a.join("x/same")).unwrap();
+        // Links only within the tree are not links outside it.
+        assert!(!Snapshot::take(&a).unwrap().links_outside());
+        let linked = tmp.path().join("linked");
+        link_tree(&a, &linked).unwrap();
+        let (before, after) = (
+            Snapshot::take(&a).unwrap(),
+            Snapshot::take(&linked).unwrap(),
+        );
+        assert_eq!(before.digest(), after.digest());
+        assert!(before.links_outside() && after.links_outside());
+        assert_eq!(
+            std::fs::metadata(a.join("x/file")).unwrap().ino(),
+            std::fs::metadata(linked.join("x/file")).unwrap().ino()
+        );
+        // Removing the other tree leaves the files as they were (the portable digest); only
+        // their link count and status-change time moved.
+        std::fs::remove_dir_all(&linked).unwrap();
+        let alone = Snapshot::take(&a).unwrap();
+        assert!(!alone.links_outside());
+        assert_eq!(alone.digest(), before.digest());
     }
 
     #[test]
