@@ -10,8 +10,9 @@
 //!   `import`ed, `require_relative`d or `eval`ed; no `rakelib/*.rake` exists (Rake loads them);
 //! - the definition is at nesting depth 0 (not inside a `namespace`, a block, a conditional
 //!   or a method) and carries no `if`/`unless` modifier;
-//! - no task is renamed, cleared or removed (`.name =`, `.clear`, `Rake::Task[`,
-//!   `Rake.application`), and the file has no `=begin` comment or heredoc whose lines could
+//! - no task is renamed, cleared or removed (`.name =`, `.clear`, `Rake::Task[`/`.`,
+//!   `Rake.application`), nothing at the top level stops the load (`exit`, `abort`, `raise`,
+//!   `fail`, `at_exit`), and the file has no `=begin` comment or heredoc whose lines could
 //!   look like code;
 //! - the block structure balances (every `do`/`{`/`if`/... has its `end`/`}`).
 //!
@@ -70,6 +71,10 @@ const UNSETTLING: [(&str, &str); 11] = [
 
 const TEST_TASK: &str = "Rake::TestTask";
 
+/// Calls that end loading the Rakefile when they run at its top level (in a task's block they
+/// run only with the task, and are fine).
+const STOPPING: [&str; 5] = ["exit", "abort", "raise", "fail", "at_exit"];
+
 /// The defining form on success, why the text does not settle it on failure.
 fn decide_text(text: &str) -> Result<String, String> {
     let mut depth: usize = 0;
@@ -97,7 +102,11 @@ fn decide_text(text: &str) -> Result<String, String> {
         if line.contains(".name =") || line.contains(".name=") {
             return Err("sets a task's name".into());
         }
-        if line.contains("Rake::Task[") || line.contains("Rake.application") {
+        if line.contains("Rake::Task[")
+            || line.contains("Rake::Task.")
+            || line.contains("Rake.application")
+            || line.contains("Rake::Application")
+        {
             return Err("changes tasks through Rake's API".into());
         }
         if let Some(rest) = line.strip_prefix("require") {
@@ -115,6 +124,12 @@ fn decide_text(text: &str) -> Result<String, String> {
         }
         if has_word(line, "require") {
             return Err("requires another file".into());
+        }
+        if depth == 0
+            && let Some(word) = STOPPING.iter().find(|word| has_word(line, word))
+        {
+            // Loading would stop here: `rake -P` says what Rake makes of it.
+            return Err(format!("stops while loading (`{word}`)"));
         }
         if depth == 0 && found.is_none() {
             found = test_definition(line);
@@ -335,6 +350,15 @@ mod tests {
             ),
             ("task :test\nRake::Task[:test].clear\n", "clears a task"),
             ("task :test\nRake.application.tasks\n", "Rake's API"),
+            ("task :test\nRake::Task.tasks.each(&:clear)\n", "Rake's API"),
+            (
+                "task :test\nabort 'no' unless ENV['X']\n",
+                "stops while loading (`abort`)",
+            ),
+            (
+                "raise 'old Ruby' if RUBY_VERSION < '3'\ntask :test\n",
+                "stops while loading",
+            ),
             (
                 "require 'rake/testtask'\nRake::TestTask.new do |t|\n  t.name = 'unit'\nend\n",
                 "sets a task's name",
@@ -356,6 +380,8 @@ mod tests {
         assert!(
             settled("task :test do\n  t.loader = :direct\n  t.libs << 'test'\nend\n").is_some()
         );
+        // Raising inside a task's block happens only when the task runs.
+        assert!(settled("task :test do\n  raise 'failed' unless system('true')\nend\n").is_some());
         // `load` in a comment is no load.
         assert!(settled("# load nothing\ntask :test\n").is_some());
     }
