@@ -457,6 +457,8 @@ fn scenario(
 ) -> Result<Value, String> {
     let load_before = loadavg();
     let mut floor = None;
+    // What the floor was told of the buildpack's choices (kept in the JSON to check it).
+    let mut used_env = Vec::new();
     if floor_first {
         // A floor that repeats the buildpack's choices needs a test build to read them from:
         // a throwaway one when the floor runs first, else the cold build below.
@@ -468,6 +470,7 @@ fn scenario(
             Vec::new()
         };
         floor = Some(run_floor(bench_dir, app, &floor_env)?);
+        used_env = floor_env;
     }
     let cache = platform.cache()?;
     let (cold_report, cold_time) = platform.build(app, &ExecEnv::Test, cache.path())?;
@@ -484,7 +487,8 @@ fn scenario(
     let unchanged = BuildFigures::from_report(&report, time);
 
     if floor.is_none() {
-        floor = Some(run_floor(bench_dir, app, &floor_env(app, &cold_report)?)?);
+        used_env = floor_env(app, &cold_report)?;
+        floor = Some(run_floor(bench_dir, app, &used_env)?);
     }
     let (floor_seconds, floor_steps) = floor.unwrap_or_default();
     // The floor without the buildpack's runtime install done by hand (the figure before the
@@ -503,6 +507,7 @@ fn scenario(
         "platform_test_build_and_run_seconds": platform_seconds,
         "floor_seconds": floor_seconds,
         "floor_steps_seconds": floor_steps,
+        "floor_env": used_env.into_iter().collect::<BTreeMap<_, _>>(),
         "platform_to_floor_ratio": platform_seconds / floor_seconds,
         "floor_without_runtime_seconds": floor_without_runtime,
         "platform_to_floor_without_runtime_ratio": platform_seconds / floor_without_runtime,
