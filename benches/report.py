@@ -86,9 +86,17 @@ def environments(results: dict) -> None:
         steps = ", ".join(f"{k} {statistics.median(r['floor_steps_seconds'].get(k, 0) for r in runs):.2f} s"
                           for k in last["floor_steps_seconds"])
         copy = statistics.median(r["image_copy_seconds"] for r in runs)
+        # Floors that do the buildpack's runtime install by hand (step `runtime`, newer results)
+        # also give the ratio without that step (the figure older results had); older JSON
+        # files have neither field and print as before.
+        without = ""
+        if "runtime" in last["floor_steps_seconds"] and "floor_without_runtime_seconds" in last:
+            bare = statistics.median(r["floor_without_runtime_seconds"] for r in runs)
+            without = (f"; without the floor's runtime install ({bare:.2f} s):"
+                       f" × {rng(app.get('spread', {}).get('platform_to_floor_without_runtime'))}")
         print()
         print(f"Local platform: cold test build {cold:.2f} s + `test` process {test:.2f} s = {platform:.2f} s;"
-              f" shell floor {floor:.2f} s ({steps}): × {rng(app.get('spread', {}).get('platform_to_floor'))}."
+              f" shell floor {floor:.2f} s ({steps}): × {rng(app.get('spread', {}).get('platform_to_floor'))}{without}."
               f" Image stand-in {last['image_bytes'] / 1e6:.1f} MB; one `cp -a` of it: {copy:.2f} s.")
         print()
 

@@ -3,6 +3,8 @@
 # examples/ruby buildpack runs in the test environment, by hand, into a fresh bundle path.
 # Usage: ruby.sh APP_DIR WORK_DIR (WORK_DIR empty). Step times (ns) go to $STEPS.
 # TEST_COMMAND: the image's test process command (from the platform build's report).
+# No `runtime` step: unlike the Node.js and Go buildpacks, the Ruby buildpack installs no
+# runtime into a layer (it runs the `ruby` and `bundle` on PATH), so by hand there is none either.
 set -euo pipefail
 app="$1" work="$2"
 step() {

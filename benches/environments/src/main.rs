@@ -4,7 +4,9 @@
 //! packaged in release mode and one fresh platform cache:
 //!
 //! 1. cold `test` build, then the image's `test` process (part 4: local platform vs a shell
-//!    script running the same toolchain commands, `floor/<lang>.sh`, with fresh caches too);
+//!    script running the same toolchain commands, `floor/<lang>.sh`, with fresh caches too,
+//!    including the buildpack's runtime install as the step `runtime`; the ratio without that
+//!    step is reported beside the goal's);
 //! 2. `production` build, 3. `test` build again (part 2: cache reuse across environments);
 //! 4. `test` build, nothing changed (part 3).
 //!
@@ -132,9 +134,9 @@ struct BuildFigures {
 /// The lifecycle engine's `Image stand-in <dir>: N layer(s) unpacked, M unchanged since the last
 /// build` line: how much of the exported image it unpacked.
 fn unpacked_layers(output: &str) -> Option<(u64, u64)> {
-    let line = output
-        .lines()
-        .find(|line| line.starts_with("Image stand-in ") && line.contains(" layer(s) unpacked, "))?;
+    let line = output.lines().find(|line| {
+        line.starts_with("Image stand-in ") && line.contains(" layer(s) unpacked, ")
+    })?;
     let (_, counts) = line.rsplit_once(": ")?;
     let (unpacked, rest) = counts.split_once(" layer(s) unpacked, ")?;
     let kept = rest.split_whitespace().next()?;
@@ -306,7 +308,7 @@ fn tail(text: &str) -> String {
 fn run_floor(
     bench_dir: &Path,
     app: &App,
-    test_command: &str,
+    floor_env: &[(String, String)],
 ) -> Result<(f64, BTreeMap<String, f64>), String> {
     let work = tempfile::Builder::new()
         .prefix("cnb-bench-floor.")
@@ -321,7 +323,7 @@ fn run_floor(
         .arg(&app.dir)
         .arg(&run_dir)
         .env("STEPS", &steps)
-        .env("TEST_COMMAND", test_command)
+        .envs(floor_env.iter().map(|(key, value)| (key, value)))
         .output()
         .map_err(|error| format!("floor script {}: {error}", app.floor))?;
     let seconds = start.elapsed().as_secs_f64();
@@ -378,6 +380,74 @@ fn copy_seconds(dir: &Path) -> f64 {
     }
 }
 
+/// Whether `app`'s floor repeats choices the buildpack made (and needs a build to read them).
+fn needs_build_facts(app: &App) -> bool {
+    matches!(app.floor, "ruby.sh" | "nodejs.sh")
+}
+
+/// The environment of `app`'s floor script: the buildpack's choices, read from a test build.
+///
+/// - `ruby.sh`: `TEST_COMMAND`, the image's `test` process (the buildpack chooses it from the
+///   Rakefile, `spec/` or a setting).
+/// - `nodejs.sh`: `NODE_PACKAGE`, `NODE_VERSION` and `NPM_VERSION`, the runtime the buildpack
+///   installed into its `nodejs` layer (from the build output's `Node.js <version>: the newest
+///   <package> release ...` and `npm <version>: the newest release ...` steps).
+fn floor_env(app: &App, report: &BuildReport) -> Result<Vec<(String, String)>, String> {
+    match app.floor {
+        "ruby.sh" => Ok(vec![(
+            "TEST_COMMAND".to_owned(),
+            report
+                .processes
+                .iter()
+                .find(|process| process.r#type == "test")
+                .map(|process| shell_join(process.command.iter().chain(&process.args)))
+                .unwrap_or_default(),
+        )]),
+        "nodejs.sh" => {
+            let output = report.output();
+            let (package, node, npm) = node_runtime(&output).ok_or_else(|| {
+                format!(
+                    "{}: the test build's output names no Node.js and npm versions \
+                     (`Node.js <version>: the newest <package> release`, \
+                     `npm <version>: the newest release`):\n{}",
+                    app.label,
+                    tail(&output)
+                )
+            })?;
+            Ok(vec![
+                ("NODE_PACKAGE".to_owned(), package),
+                ("NODE_VERSION".to_owned(), node),
+                ("NPM_VERSION".to_owned(), npm),
+            ])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The Node.js package and version and the npm version the Node.js buildpack installed, from
+/// its build output.
+fn node_runtime(output: &str) -> Option<(String, String, String)> {
+    let mut node = None;
+    let mut npm = None;
+    for line in output.lines() {
+        let line = line.trim_start().trim_start_matches("- ");
+        if let Some((version, rest)) = line
+            .strip_prefix("Node.js ")
+            .and_then(|rest| rest.split_once(": the newest "))
+        {
+            let package = rest.split_whitespace().next()?;
+            node = Some((package.to_owned(), version.to_owned()));
+        } else if let Some((version, _)) = line
+            .strip_prefix("npm ")
+            .and_then(|rest| rest.split_once(": the newest release"))
+        {
+            npm = Some(version.to_owned());
+        }
+    }
+    let (package, node) = node?;
+    Some((package, node, npm?))
+}
+
 /// One repetition of the whole scenario on one app.
 fn scenario(
     platform: &Platform,
@@ -387,22 +457,20 @@ fn scenario(
 ) -> Result<Value, String> {
     let load_before = loadavg();
     let mut floor = None;
-    let test_command = if app.floor == "ruby.sh" {
-        // The Ruby buildpack chooses the test command from the app (Rakefile, config); the
-        // floor runs the same one, read from a throwaway test build's report.
-        let cache = platform.cache()?;
-        let (report, _) = platform.build(app, &ExecEnv::Test, cache.path())?;
-        report
-            .processes
-            .iter()
-            .find(|process| process.r#type == "test")
-            .map(|process| shell_join(process.command.iter().chain(&process.args)))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
+    // What the floor was told of the buildpack's choices (kept in the JSON to check it).
+    let mut used_env = Vec::new();
     if floor_first {
-        floor = Some(run_floor(bench_dir, app, &test_command)?);
+        // A floor that repeats the buildpack's choices needs a test build to read them from:
+        // a throwaway one when the floor runs first, else the cold build below.
+        let floor_env = if needs_build_facts(app) {
+            let cache = platform.cache()?;
+            let (report, _) = platform.build(app, &ExecEnv::Test, cache.path())?;
+            floor_env(app, &report)?
+        } else {
+            Vec::new()
+        };
+        floor = Some(run_floor(bench_dir, app, &floor_env)?);
+        used_env = floor_env;
     }
     let cache = platform.cache()?;
     let (cold_report, cold_time) = platform.build(app, &ExecEnv::Test, cache.path())?;
@@ -419,9 +487,13 @@ fn scenario(
     let unchanged = BuildFigures::from_report(&report, time);
 
     if floor.is_none() {
-        floor = Some(run_floor(bench_dir, app, &test_command)?);
+        used_env = floor_env(app, &cold_report)?;
+        floor = Some(run_floor(bench_dir, app, &used_env)?);
     }
     let (floor_seconds, floor_steps) = floor.unwrap_or_default();
+    // The floor without the buildpack's runtime install done by hand (the figure before the
+    // floors did it): what the platform costs beyond the toolchain commands proper.
+    let floor_without_runtime = floor_seconds - floor_steps.get("runtime").copied().unwrap_or(0.0);
     let platform_seconds = cold.seconds + launch.as_secs_f64();
     let c = cold.seconds;
     Ok(json!({
@@ -435,7 +507,10 @@ fn scenario(
         "platform_test_build_and_run_seconds": platform_seconds,
         "floor_seconds": floor_seconds,
         "floor_steps_seconds": floor_steps,
+        "floor_env": used_env.into_iter().collect::<BTreeMap<_, _>>(),
         "platform_to_floor_ratio": platform_seconds / floor_seconds,
+        "floor_without_runtime_seconds": floor_without_runtime,
+        "platform_to_floor_without_runtime_ratio": platform_seconds / floor_without_runtime,
         "image_bytes": image_bytes,
         "image_copy_seconds": image_copy,
         "loadavg_before_after": [load_before, loadavg()],
@@ -446,9 +521,9 @@ fn scenario(
 fn unavailable_engine() -> Option<String> {
     let mut args = std::env::args().skip_while(|arg| arg != "--engine").skip(1);
     match args.next()?.as_str() {
-        "lifecycle" if libcnb_exec_env_test::lifecycle::locate().is_none() => Some(
-            "lifecycle engine: no lifecycle found (scripts/install-lifecycle.sh)".to_owned(),
-        ),
+        "lifecycle" if libcnb_exec_env_test::lifecycle::locate().is_none() => {
+            Some("lifecycle engine: no lifecycle found (scripts/install-lifecycle.sh)".to_owned())
+        }
         "pack" => libcnb_exec_env_test::pack::tools::locate()
             .err()
             .map(|reason| format!("pack engine: {reason} (scripts/local-builder.sh)")),
@@ -562,7 +637,10 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
             show_spread(spread_of(runs, &["builds", key, "ratio_to_cold"])),
             spread_of(runs, &["builds", key, "probes"]).2,
             spread_of(runs, &["builds", key, "tests_linked"]).2,
-            match (build["unpacked"].as_u64(), build["unpacked_unchanged"].as_u64()) {
+            match (
+                build["unpacked"].as_u64(),
+                build["unpacked_unchanged"].as_u64()
+            ) {
                 (Some(unpacked), Some(kept)) => {
                     format!(" | image layers unpacked after export: {unpacked} ({kept} unchanged)")
                 }
@@ -587,10 +665,25 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
             );
         }
     }
+    // The floors do the buildpack's runtime install by hand (step `runtime`); the ratio without
+    // it is the figure from before they did.
+    let has_runtime = last["floor_steps_seconds"].get("runtime").is_some();
+    let floor_without_runtime = median_of(runs, &["floor_without_runtime_seconds"]);
     let _ = writeln!(
         text,
-        "    local platform (cold test build {cold:.2} s + test process {test_run:.2} s) {platform:.2} s vs shell floor {floor:.2} s (steps:{steps}): {}",
-        show_spread(spread_of(runs, &["platform_to_floor_ratio"]))
+        "    local platform (cold test build {cold:.2} s + test process {test_run:.2} s) {platform:.2} s vs shell floor {floor:.2} s (steps:{steps}): {}{}",
+        show_spread(spread_of(runs, &["platform_to_floor_ratio"])),
+        if has_runtime {
+            format!(
+                "; without the floor's runtime install ({floor_without_runtime:.2} s): {}",
+                show_spread(spread_of(
+                    runs,
+                    &["platform_to_floor_without_runtime_ratio"]
+                ))
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         text,
@@ -636,7 +729,7 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     let _ = writeln!(
         text,
-        "    goals: switch reinstalls nothing shared: {} (layers of the cold build made again by production: {}); test again <= 0.2 x cold: {} (x{third:.3}, {third_created} cached layers created); unchanged <= 0.1 x cold with 0 created: {} (x{fourth:.3}, {unchanged_created} cached layers created); platform <= 1.10 x floor: {} (x{:.3})",
+        "    goals: switch reinstalls nothing shared: {} (layers of the cold build made again by production: {}); test again <= 0.2 x cold: {} (x{third:.3}, {third_created} cached layers created); unchanged <= 0.1 x cold with 0 created: {} (x{fourth:.3}, {unchanged_created} cached layers created); platform <= 1.10 x floor: {} (x{:.3}{})",
         verdict(shared_recreated.is_empty()),
         if shared_recreated.is_empty() {
             "none".to_owned()
@@ -646,7 +739,15 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
         verdict(third <= 0.2),
         verdict(fourth <= 0.1 && unchanged_created == 0),
         verdict(platform / floor <= 1.10),
-        platform / floor
+        platform / floor,
+        if has_runtime {
+            format!(
+                "; without the floor's runtime install x{:.3}",
+                platform / floor_without_runtime
+            )
+        } else {
+            String::new()
+        }
     );
     let summary = json!({
         "app": app.label,
@@ -657,11 +758,14 @@ fn summarize(app: &App, runs: &[Value]) -> (String, Value) {
         "median_ratio_test_again": third,
         "median_ratio_unchanged": fourth,
         "median_platform_to_floor": platform / floor,
+        "median_platform_to_floor_without_runtime": platform / floor_without_runtime,
+        "floor_has_runtime_step": has_runtime,
         "spread": {
             "production": spread_json(spread_of(runs, &["builds", "2_production", "ratio_to_cold"])),
             "test_again": spread_json(spread_of(runs, &["builds", "3_test_again", "ratio_to_cold"])),
             "unchanged": spread_json(spread_of(runs, &["builds", "4_test_unchanged", "ratio_to_cold"])),
             "platform_to_floor": spread_json(spread_of(runs, &["platform_to_floor_ratio"])),
+            "platform_to_floor_without_runtime": spread_json(spread_of(runs, &["platform_to_floor_without_runtime_ratio"])),
         },
         "shared_layers_recreated_by_switch": shared_recreated,
         "runs": runs,

@@ -334,7 +334,7 @@ mod tests {
         layer: &Path,
         env: &'a ExecEnv,
     ) -> Bundler<'a> {
-        let ruby = crate::runtime::ruby_info(runtime).unwrap();
+        let ruby = crate::runtime::ruby_info(runtime).unwrap().info;
         Bundler {
             runtime,
             app_dir: app,

@@ -1,9 +1,13 @@
 //! Tool facts cached between builds, so that an unchanged rebuild starts no probe.
 //!
-//! `ruby -e` (engine, version, ABI, platform), `bundle --version` and `bundle exec rake -P` take
-//! about a second together, half of a cold build of a small app. Their answers are kept as the
-//! metadata of the cache-only layer `tool-facts` (shared by every environment), each keyed on
-//! what decides it:
+//! `ruby -e` (engine, version, ABI, platform and the Bundler version it loads),
+//! `bundle --version` and `bundle exec rake -P` take about half a second together, a third of a
+//! cold build of a small app. A cold build runs `ruby -e` only, when it can: Bundler's version
+//! comes from the same script when `bundle` runs under that `ruby` and nothing asks for another
+//! Bundler (`BUNDLED WITH` absent or equal, no `BUNDLER_VERSION`), else from
+//! `bundle --version`; the test task comes from the Rakefile's text when it settles it
+//! (see `rakefile.rs`), else from `rake -P`. The answers are kept as the metadata of the
+//! cache-only layer `tool-facts` (shared by every environment), each keyed on what decides it:
 //!
 //! | fact            | key                                                                    |
 //! |-----------------|------------------------------------------------------------------------|
@@ -18,7 +22,7 @@ use crate::ExampleRubyBuildpack;
 use crate::bundle::Bundler;
 use crate::errors::RubyBuildpackError;
 use crate::gemfile_lock::sha256_hex;
-use crate::runtime::{self, RubyInfo, Runtime};
+use crate::runtime::{self, RubyInfo, RubyProbe, Runtime};
 use bullet_stream::global::print;
 use libcnb::data::layer_name;
 use libcnb::layer::{
@@ -93,7 +97,7 @@ impl RubyFacts {
     }
 }
 
-/// What `bundle --version` reported, and under which conditions.
+/// Bundler's version (from `ruby -e` or `bundle --version`), and under which conditions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct BundlerFacts {
     /// The `bundle` executable.
@@ -121,7 +125,7 @@ pub(crate) struct ToolFacts {
     /// `ruby -e`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) ruby: Option<RubyFacts>,
-    /// `bundle --version`.
+    /// `ruby -e`'s `Bundler::VERSION` or `bundle --version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) bundler: Option<BundlerFacts>,
     /// `bundle exec rake -P`.
@@ -221,6 +225,8 @@ pub(crate) struct FactsCache {
     new: ToolFacts,
     ruby: Stamp,
     bundle: Stamp,
+    /// The Bundler version this build's `ruby -e` probe reported, if it ran and loaded one.
+    probed_bundler: Option<String>,
 }
 
 impl FactsCache {
@@ -253,6 +259,7 @@ impl FactsCache {
             old,
             ruby: stamp(&runtime.ruby)?,
             bundle: stamp(&runtime.bundle)?,
+            probed_bundler: None,
         })
     }
 
@@ -265,10 +272,11 @@ impl FactsCache {
             return Ok(info);
         }
         print::bullet(format!(
-            "Probing: `{} -e` (engine, version, ABI, platform)",
+            "Probing: `{} -e` (engine, version, ABI, platform, Bundler version)",
             runtime.ruby.display()
         ));
-        let info = runtime::ruby_info(runtime)?;
+        let RubyProbe { info, bundler } = runtime::ruby_info(runtime)?;
+        self.probed_bundler = bundler;
         self.new.ruby = Some(RubyFacts {
             stamp: self.ruby.clone(),
             engine: info.engine.clone(),
@@ -279,7 +287,8 @@ impl FactsCache {
         Ok(info)
     }
 
-    /// Bundler's version: cached, or from `bundle --version`.
+    /// Bundler's version: cached, or from this build's `ruby -e` probe when `bundle` would
+    /// report the same (see [`Self::script_bundler`]), or from `bundle --version`.
     ///
     /// # Errors
     /// The probe fails.
@@ -292,8 +301,12 @@ impl FactsCache {
         if let Some(version) = self.old.bundler_for(&self.bundle, &self.ruby, bundled_with) {
             return Ok(version);
         }
-        print::bullet(format!("Probing: `{} --version`", runtime.bundle.display()));
-        let version = runtime::bundler_version(runtime)?;
+        let version = if let Some(version) = self.script_bundler(runtime, bundled_with) {
+            version
+        } else {
+            print::bullet(format!("Probing: `{} --version`", runtime.bundle.display()));
+            runtime::bundler_version(runtime)?
+        };
         self.new.bundler = Some(BundlerFacts {
             stamp: self.bundle.clone(),
             ruby: self.ruby.clone(),
@@ -301,6 +314,17 @@ impl FactsCache {
             version: version.clone(),
         });
         Ok(version)
+    }
+
+    /// The Bundler version `ruby -e` reported in this build, when `bundle` starts the same
+    /// one: `bundle` runs under this `ruby`, and neither the lockfile's `BUNDLED WITH` (when
+    /// it names another version) nor `BUNDLER_VERSION` makes `RubyGems` pick another.
+    fn script_bundler(&self, runtime: &Runtime, bundled_with: &str) -> Option<String> {
+        let version = self.probed_bundler.as_ref()?;
+        let agrees = (bundled_with.is_empty() || bundled_with == version)
+            && std::env::var_os("BUNDLER_VERSION").is_none()
+            && runtime::bundle_runs_under(runtime);
+        agrees.then(|| version.clone())
     }
 
     /// Whether neither tool probe ran in this build.

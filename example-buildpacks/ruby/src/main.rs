@@ -11,6 +11,7 @@ mod facts;
 mod gemfile_lock;
 mod gems;
 mod processes;
+mod rakefile;
 mod runtime;
 
 use crate::bundle::{BundleSettings, Bundler};
@@ -56,8 +57,9 @@ impl Buildpack for ExampleRubyBuildpack {
         }
         let lock = gemfile_lock::read(&lock_path).map_err(RubyBuildpackError::from)?;
         let runtime = runtime::find()?;
-        // `ruby -e`, `bundle --version` and `bundle exec rake -P` run only when the tools (or
-        // the Rakefile) changed since the facts were cached.
+        // `ruby -e` (and `bundle --version` or `bundle exec rake -P` when its answer or the
+        // Rakefile's text do not settle theirs) run only when the tools (or the Rakefile)
+        // changed since the facts were cached.
         let mut facts = facts::FactsCache::open(&context, &runtime)?;
         let ruby = facts.ruby_info(&runtime)?;
         let bundler_version = facts.bundler_version(&runtime, lock.bundled_with.as_deref())?;
@@ -98,10 +100,11 @@ impl Buildpack for ExampleRubyBuildpack {
                 env,
                 exec_env: &exec_env,
             };
-            let test = choose_test_command(&context, &config, &lock, &bundler, &mut facts)?;
+            let (test, reason) =
+                choose_test_command(&context, &config, &lock, &bundler, &mut facts)?;
             let process = test.process();
             print::bullet(format!(
-                "Test process: {}",
+                "Test process: {} ({reason})",
                 process
                     .command
                     .iter()
@@ -125,28 +128,68 @@ impl Buildpack for ExampleRubyBuildpack {
     }
 }
 
+/// The test command and why it was chosen.
 fn choose_test_command(
     context: &BuildContext<ExampleRubyBuildpack>,
     config: &processes::AppConfig,
     lock: &gemfile_lock::GemfileLock,
     bundler: &Bundler<'_>,
     facts: &mut facts::FactsCache,
-) -> Result<TestCommand, RubyBuildpackError> {
-    let rake_defines_test = config.test.is_none()
-        && processes::has_rakefile(&context.app_dir)
-        && lock.has_gem("rake")
-        && match facts.rake_tasks(bundler, &lock.sha256)? {
-            Ok(tasks) => tasks.iter().any(|task| task == "test"),
-            Err(problem) => {
-                print::warning(format!(
-                    "Warning: cannot list the Rakefile's tasks: {problem}"
-                ));
-                false
-            }
-        };
+) -> Result<(TestCommand, String), RubyBuildpackError> {
+    let rakefile = facts::RAKEFILE_NAMES
+        .iter()
+        .find(|name| context.app_dir.join(name).is_file());
+    let rake_test = match rakefile {
+        Some(name) if config.test.is_none() && lock.has_gem("rake") => {
+            rake_defines_test(context, name, lock, bundler, facts)?
+        }
+        _ => None,
+    };
     let rspec_ready = processes::spec_dir(&context.app_dir).is_some() && lock.has_gem("rspec-core");
-    TestCommand::choose(config, rake_defines_test, rspec_ready)
-        .ok_or(RubyBuildpackError::NoTestCommand)
+    let test = TestCommand::choose(config, rake_test.is_some(), rspec_ready)
+        .ok_or(RubyBuildpackError::NoTestCommand)?;
+    let reason = match &test {
+        TestCommand::Configured(_) => "[com.examples.ruby] test in project.toml".to_owned(),
+        TestCommand::RakeTest => rake_test.unwrap_or_default(),
+        TestCommand::Rspec => "spec/ and rspec-core in Gemfile.lock".to_owned(),
+    };
+    Ok((test, reason))
+}
+
+/// `Some(how it was decided)` when the Rakefile `name` defines `test`: from its text when
+/// that settles it, else from `bundle exec rake -P` (cached in `tool-facts`).
+fn rake_defines_test(
+    context: &BuildContext<ExampleRubyBuildpack>,
+    name: &str,
+    lock: &gemfile_lock::GemfileLock,
+    bundler: &Bundler<'_>,
+    facts: &mut facts::FactsCache,
+) -> Result<Option<String>, RubyBuildpackError> {
+    let path = context.app_dir.join(name);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|source| RubyBuildpackError::ReadFile { path, source })?;
+    match rakefile::decide(&context.app_dir, name, &text) {
+        rakefile::TextAnswer::DefinesTest(form) => {
+            Ok(Some(format!("{name} defines task test: {form}")))
+        }
+        rakefile::TextAnswer::Unsettled(why) => {
+            print::bullet(format!(
+                "The Rakefile's text does not settle the test task: {why}"
+            ));
+            Ok(match facts.rake_tasks(bundler, &lock.sha256)? {
+                Ok(tasks) => tasks
+                    .iter()
+                    .any(|task| task == "test")
+                    .then(|| "`rake -P` lists task test".to_owned()),
+                Err(problem) => {
+                    print::warning(format!(
+                        "Warning: cannot list the Rakefile's tasks: {problem}"
+                    ));
+                    None
+                }
+            })
+        }
+    }
 }
 
 buildpack_main!(ExampleRubyBuildpack);

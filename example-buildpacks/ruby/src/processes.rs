@@ -167,13 +167,6 @@ impl TestCommand {
     }
 }
 
-/// Whether the app has a Rakefile under one of the names rake looks for.
-pub(crate) fn has_rakefile(app_dir: &Path) -> bool {
-    ["Rakefile", "rakefile", "Rakefile.rb", "rakefile.rb"]
-        .iter()
-        .any(|name| app_dir.join(name).is_file())
-}
-
 /// `<app>/spec`, when it is a directory.
 pub(crate) fn spec_dir(app_dir: &Path) -> Option<PathBuf> {
     Some(app_dir.join("spec")).filter(|dir| dir.is_dir())
