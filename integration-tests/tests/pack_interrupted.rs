@@ -158,6 +158,32 @@ impl Leftovers {
         }
     }
 
+    /// Takes every container and `pack-layers-*`/`pack-app-*` volume of pack's that is not in
+    /// `before`: containers running a `pack.local/*` image or mounting such a volume.
+    fn adopt_new_since(&mut self, before: &DockerThings) {
+        let now = DockerThings::now();
+        for (id, (image, mounts)) in &now.containers {
+            if before.containers.contains_key(id) {
+                continue;
+            }
+            let pack_volume =
+                |m: &String| m.starts_with("pack-layers-") || m.starts_with("pack-app-");
+            if image.starts_with("pack.local/") || mounts.iter().any(pack_volume) {
+                self.containers.insert(id.clone());
+                if image.starts_with("pack.local/") {
+                    self.images.insert(image.clone());
+                }
+                self.volumes
+                    .extend(mounts.iter().filter(|m| pack_volume(m)).cloned());
+            }
+        }
+        for volume in now.volumes.difference(&before.volumes) {
+            if volume.starts_with("pack-layers-") || volume.starts_with("pack-app-") {
+                self.volumes.insert(volume.clone());
+            }
+        }
+    }
+
     /// Kills and removes the containers, then the volumes.
     fn remove(&self) {
         for container in &self.containers {
@@ -165,6 +191,46 @@ impl Leftovers {
         }
         for volume in &self.volumes {
             let _ = docker().args(["volume", "rm", "--force", volume]).output();
+        }
+    }
+}
+
+/// The engine's containers (id -> image, mounts) and volumes at one moment.
+struct DockerThings {
+    containers: std::collections::BTreeMap<String, (String, Vec<String>)>,
+    volumes: BTreeSet<String>,
+}
+
+impl DockerThings {
+    fn now() -> Self {
+        let containers = docker_lines(&[
+            "ps",
+            "--all",
+            "--no-trunc",
+            "--format",
+            "{{.ID}}\t{{.Image}}\t{{.Mounts}}",
+        ])
+        .into_iter()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let id = fields.next()?.to_owned();
+            let image = fields.next()?.to_owned();
+            let mounts = fields
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect();
+            Some((id, (image, mounts)))
+        })
+        .collect();
+        let volumes = docker_lines(&["volume", "ls", "--format", "{{.Name}}"])
+            .into_iter()
+            .collect();
+        Self {
+            containers,
+            volumes,
         }
     }
 }
@@ -251,6 +317,7 @@ fn build_and_kill(
         cache.to_str().unwrap(),
     ]
     .join("\n");
+    let before = DockerThings::now();
     let output = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "pack_interrupted_child", "--nocapture"])
@@ -320,6 +387,12 @@ fn build_and_kill(
         std::thread::sleep(Duration::from_millis(20));
     }
     leftovers.observe(&cache_volume);
+    if std::env::var("CI").as_deref() == Ok("true") {
+        // A kill during detection, before any container mounts the cache volume, leaves
+        // containers the observation cannot tie to this build. Under CI nothing else runs pack
+        // meanwhile (see `EphemeralImages`): everything of pack's that appeared is this build's.
+        leftovers.adopt_new_since(&before);
+    }
     leftovers.remove();
     images.extend(leftovers.images);
     images.extend(pack_local_names(&String::from_utf8_lossy(
