@@ -46,9 +46,17 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
         staged,
         mut host_changes,
     } = prepare(request, &dirs, &user, &bin_dir)?;
-    if !request.previous_image {
+    let app_image = oci::layout_path(&dirs.layout, oci::APP_IMAGE);
+    // A previous image half written by a build killed while exporting (an index naming a
+    // manifest or blob that is not there) would stop the analyzer ("failed to find manifest
+    // at index"). A registry or daemon never shows a half-written image; this layout is the
+    // engine's own, so it is dropped, as for a new image name (the cache stays).
+    let broken_previous = request.previous_image
+        && app_image.join("index.json").exists()
+        && !oci::is_complete(&app_image);
+    if !request.previous_image || broken_previous {
         // As for a new image name: the analyzer finds no previous app image (the cache stays).
-        super::files::remove_dir(&oci::layout_path(&dirs.layout, oci::APP_IMAGE))?;
+        super::files::remove_dir(&app_image)?;
     }
 
     let mut runner = Runner {
@@ -71,6 +79,13 @@ pub fn build(request: &BuildRequest) -> Result<BuildReport, EngineError> {
     }
     for change in &host_changes {
         let _ = writeln!(intro, "Changed on this machine: {change}");
+    }
+    if broken_previous {
+        let _ = writeln!(
+            intro,
+            "Previous app image {} was incomplete (a build stopped while exporting?): building without one; the cache stays",
+            app_image.display()
+        );
     }
     if !staged.is_empty() {
         let _ = writeln!(

@@ -156,6 +156,13 @@ fn blob_path(root: &Path, digest: &str) -> Result<PathBuf, EngineError> {
     Ok(root.join("blobs").join("sha256").join(hex))
 }
 
+/// Whether the layout at `root` holds a whole image: its index, manifest, config and every
+/// layer blob readable (a build killed while exporting can leave an index naming a blob that
+/// was never written).
+pub(super) fn is_complete(root: &Path) -> bool {
+    LayoutImage::read(root).is_ok_and(|image| image.layers.iter().all(|layer| layer.blob.is_file()))
+}
+
 impl LayoutImage {
     /// Reads the single image of the layout at `root`.
     ///
@@ -624,6 +631,21 @@ mod tests {
         );
         let reread: serde_json::Value = serde_json::from_str(&image.config_json).unwrap();
         assert_eq!(reread["config"]["User"], "1000:1000");
+
+        // Whole, then with its manifest or a layer blob missing (a killed export).
+        assert!(is_complete(&root));
+        let layer_blob = image.layers[0].blob.clone();
+        let layer = std::fs::read(&layer_blob).unwrap();
+        std::fs::remove_file(&layer_blob).unwrap();
+        assert!(!is_complete(&root));
+        std::fs::write(&layer_blob, layer).unwrap();
+        assert!(is_complete(&root));
+        let index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("index.json")).unwrap())
+                .unwrap();
+        let manifest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+        std::fs::remove_file(blob_path(&root, &manifest).unwrap()).unwrap();
+        assert!(!is_complete(&root));
     }
 }
 
