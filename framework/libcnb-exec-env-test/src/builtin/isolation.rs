@@ -74,11 +74,13 @@ impl Drop for Isolation {
 /// mounted in a child's own namespaces), unless [`LAUNCH_ISOLATION_ENV`] turns it off.
 pub(crate) fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        let off = std::env::var(LAUNCH_ISOLATION_ENV)
-            .is_ok_and(|value| matches!(value.trim(), "off" | "0" | "false"));
-        !off && probe().is_ok()
-    })
+    *AVAILABLE.get_or_init(|| !turned_off() && probe().is_ok())
+}
+
+/// Whether [`LAUNCH_ISOLATION_ENV`] turns isolation off (`off`, `0` or `false`).
+fn turned_off() -> bool {
+    std::env::var(LAUNCH_ISOLATION_ENV)
+        .is_ok_and(|value| matches!(value.trim(), "off" | "0" | "false"))
 }
 
 fn probe() -> std::io::Result<()> {
@@ -293,10 +295,8 @@ mod tests {
     #[test]
     fn writes_of_an_isolated_process_stay_out_of_the_layers() {
         if !available() {
-            let turned_off = std::env::var(LAUNCH_ISOLATION_ENV)
-                .is_ok_and(|value| matches!(value.trim(), "off" | "0" | "false"));
             assert!(
-                turned_off || std::env::var_os("CI").is_none(),
+                turned_off() || std::env::var_os("CI").is_none(),
                 "launch isolation is not available under CI"
             );
             eprintln!("SKIPPED: launch isolation is not available here");

@@ -256,22 +256,9 @@ pub(crate) fn copy_file_keeping_time(from: &Path, to: &Path) -> std::io::Result<
 /// [`super::tree::copy_dir`] that also keeps each file's modification time, so that the copy
 /// has the same portable digest as the original.
 pub(crate) fn copy_dir_keeping_times(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let source = entry.path();
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
-        } else if kind.is_dir() {
-            copy_dir_keeping_times(&source, &target)?;
-        } else {
-            copy_file_keeping_time(&source, &target)?;
-        }
-    }
-    Ok(())
+    mirror_tree(from, to, &|source, target, _| {
+        copy_file_keeping_time(source, target)
+    })
 }
 
 /// Makes `to` a tree of hard links to `from`'s files: directories made with their modes,
@@ -279,6 +266,22 @@ pub(crate) fn copy_dir_keeping_times(from: &Path, to: &Path) -> std::io::Result<
 /// Same portable digest as `from`. Only for trees nothing writes into in place afterwards
 /// (an image layer whose launches are isolated, see `builtin/isolation.rs`).
 pub(crate) fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    mirror_tree(from, to, &|source, target, regular| {
+        if regular {
+            std::fs::hard_link(source, target)
+        } else {
+            copy_file_keeping_time(source, target)
+        }
+    })
+}
+
+/// Recreates `from`'s directories (with their modes) and symlinks under `to`, and hands every
+/// other entry to `file(source, target, is_regular_file)`.
+fn mirror_tree(
+    from: &Path,
+    to: &Path,
+    file: &dyn Fn(&Path, &Path, bool) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
     for entry in std::fs::read_dir(from)? {
@@ -289,11 +292,9 @@ pub(crate) fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         if kind.is_symlink() {
             std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
         } else if kind.is_dir() {
-            link_tree(&source, &target)?;
-        } else if kind.is_file() {
-            std::fs::hard_link(&source, &target)?;
+            mirror_tree(&source, &target, file)?;
         } else {
-            copy_file_keeping_time(&source, &target)?;
+            file(&source, &target, kind.is_file())?;
         }
     }
     Ok(())
